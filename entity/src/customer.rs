@@ -1,0 +1,38 @@
+//! A shop customer: the person who logs in.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "customer")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    /// Spryker's public id of a customer, e.g. `DE--21`.
+    #[sea_orm(unique)]
+    pub customer_reference: String,
+    /// The e-mail as the customer wrote it.
+    pub email: String,
+    /// The e-mail lower-cased: the unique, case-insensitive login key.
+    #[sea_orm(unique)]
+    pub email_normalized: String,
+    /// Argon2id PHC string; `None` until a password is set (such a customer cannot log in).
+    pub password_hash: Option<String>,
+    pub salutation: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_active: bool,
+    pub created_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::company_user::Entity")]
+    CompanyUser,
+}
+
+impl Related<super::company_user::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CompanyUser.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

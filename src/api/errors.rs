@@ -1,0 +1,258 @@
+//! The one place where an error becomes an HTTP status, a Glue code and a JSON:API error
+//! document (spec §1.3, §1.5): domain errors, framework errors and panics alike.
+//!
+//! Each operation declares the errors it can answer with as an [`ErrorSet`]; [`ApiError`]
+//! publishes them in the OpenAPI document, one example per case.
+
+use std::{borrow::Cow, collections::BTreeMap, marker::PhantomData};
+
+use poem::{Response, http::StatusCode, http::header};
+use poem_openapi::{
+    ApiResponse,
+    registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry},
+    types::Type,
+};
+use serde_json::{Value, json};
+
+use super::jsonapi::{ErrorDocument, MEDIA_TYPE};
+use crate::error::{Error, Violation};
+
+/// One Glue error: what a client receives in `errors[]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlueError {
+    pub status: StatusCode,
+    pub code: Option<&'static str>,
+    pub detail: Cow<'static, str>,
+}
+
+const fn generic(status: StatusCode, detail: &'static str) -> GlueError {
+    GlueError { status, code: None, detail: Cow::Borrowed(detail) }
+}
+
+pub const POST_DATA_INVALID: GlueError = generic(StatusCode::BAD_REQUEST, "Post data is invalid.");
+pub const INVALID_TYPE: GlueError = generic(StatusCode::BAD_REQUEST, "Invalid type.");
+pub const RESOURCE_ID_NOT_SPECIFIED: GlueError =
+    generic(StatusCode::BAD_REQUEST, "Resource id is not specified.");
+pub const NOT_FOUND: GlueError = generic(StatusCode::NOT_FOUND, "Not Found");
+pub const METHOD_NOT_ALLOWED: GlueError =
+    generic(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+pub const NOT_ACCEPTABLE: GlueError = generic(StatusCode::NOT_ACCEPTABLE, "Not acceptable.");
+pub const PAYLOAD_TOO_LARGE: GlueError =
+    generic(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large.");
+pub const UNSUPPORTED_MEDIA_TYPE: GlueError =
+    generic(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type.");
+pub const INTERNAL: GlueError = generic(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+pub const UNAVAILABLE: GlueError = generic(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+
+/// A 422/901 error for one violated rule.
+pub fn violation(v: &Violation) -> GlueError {
+    GlueError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: Some("901"),
+        detail: Cow::Owned(format!("{} => {}", v.attribute, v.message)),
+    }
+}
+
+impl Error {
+    /// The Glue errors this error is answered with (several for a 422).
+    pub fn glue_errors(&self) -> Vec<GlueError> {
+        match self {
+            Self::PostDataInvalid => vec![POST_DATA_INVALID],
+            Self::InvalidType => vec![INVALID_TYPE],
+            Self::ResourceIdNotSpecified => vec![RESOURCE_ID_NOT_SPECIFIED],
+            Self::Validation(violations) => violations.iter().map(violation).collect(),
+            Self::Unavailable(_) => vec![UNAVAILABLE],
+            Self::Internal(_) => vec![INTERNAL],
+        }
+    }
+}
+
+/// Renders an error document; the response's status is that of the first error.
+pub fn render(errors: &[GlueError]) -> Response {
+    let status = errors.first().map_or(StatusCode::INTERNAL_SERVER_ERROR, |e| e.status);
+    let body = json!({
+        "errors": errors.iter().map(|e| {
+            let mut obj = json!({"status": e.status.as_u16(), "detail": e.detail});
+            if let Some(code) = e.code {
+                obj["code"] = json!(code);
+            }
+            obj
+        }).collect::<Vec<_>>()
+    });
+    let mut resp = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, MEDIA_TYPE)
+        .body(serde_json::to_vec(&body).unwrap_or_default());
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static(r#"Bearer realm="Access to shop API""#),
+        );
+    }
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        // RFC 9110's name; hyper would write the older "Unprocessable Entity".
+        resp.extensions_mut()
+            .insert(hyper::ext::ReasonPhrase::from_static(b"Unprocessable Content"));
+    }
+    resp
+}
+
+/// Renders a domain error, logging what must not reach the client.
+pub fn render_error(err: &Error) -> Response {
+    match err {
+        Error::Internal(_) | Error::Unavailable(_) => {
+            tracing::error!(error = %error_chain(err), "request failed");
+        }
+        _ => {}
+    }
+    render(&err.glue_errors())
+}
+
+/// `err` and all its sources, joined: the whole story for the log.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl From<Error> for poem::Error {
+    fn from(err: Error) -> Self {
+        poem::Error::from_response(render_error(&err))
+    }
+}
+
+/// Turns any error the framework raised into the JSON:API envelope (spec §1.3).
+pub fn render_framework_error(err: poem::Error) -> Response {
+    use poem::error::{MethodNotAllowedError, NotFoundError};
+    use poem_openapi::error::{ContentTypeError, ParseRequestPayloadError};
+
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    if err.is::<NotFoundError>() {
+        return render(&[NOT_FOUND]);
+    }
+    if err.is::<MethodNotAllowedError>() {
+        return render(&[METHOD_NOT_ALLOWED]);
+    }
+    if err.is::<ContentTypeError>() {
+        return render(&[UNSUPPORTED_MEDIA_TYPE]);
+    }
+    if err.is::<ParseRequestPayloadError>() {
+        return render(&[POST_DATA_INVALID]);
+    }
+    let status = err.status();
+    if status.is_client_error() {
+        let detail = status.canonical_reason().unwrap_or("Bad Request");
+        return render(&[GlueError { status, code: None, detail: Cow::Borrowed(detail) }]);
+    }
+    tracing::error!(error = %error_chain(&err), "request failed in the framework");
+    render(&[INTERNAL])
+}
+
+/// The errors an operation documents.
+pub trait ErrorSet: Send {
+    fn cases() -> Vec<GlueError>;
+}
+
+/// Declares an [`ErrorSet`]: `error_set!(Name: CASE, CASE, ...)`.
+macro_rules! error_set {
+    ($(#[$meta:meta])* $name:ident: $($case:expr),* $(,)?) => {
+        $(#[$meta])*
+        pub struct $name;
+        impl $crate::api::errors::ErrorSet for $name {
+            fn cases() -> Vec<$crate::api::errors::GlueError> {
+                vec![$($case),*]
+            }
+        }
+    };
+}
+pub(crate) use error_set;
+
+error_set!(
+    /// What any operation may answer, whatever it does.
+    CommonErrors: NOT_ACCEPTABLE, INTERNAL, UNAVAILABLE
+);
+
+/// An operation's error response: renders the error and documents the set `S`.
+pub struct ApiError<S> {
+    pub error: Error,
+    _set: PhantomData<S>,
+}
+
+impl<S> From<Error> for ApiError<S> {
+    fn from(error: Error) -> Self {
+        Self { error, _set: PhantomData }
+    }
+}
+
+impl<S> From<sea_orm::DbErr> for ApiError<S> {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Error::from(err).into()
+    }
+}
+
+impl<S> From<ApiError<S>> for poem::Error {
+    fn from(err: ApiError<S>) -> Self {
+        err.error.into()
+    }
+}
+
+/// The key under which a response schema carries its examples until
+/// `api::document` moves them to the media type (poem-openapi has no field for that).
+pub const EXAMPLES_MARKER: &str = "x-glue-examples";
+
+impl<S: ErrorSet> ApiResponse for ApiError<S> {
+    fn meta() -> MetaResponses {
+        let mut by_status: BTreeMap<u16, Vec<GlueError>> = BTreeMap::new();
+        for case in S::cases().into_iter().chain(CommonErrors::cases()) {
+            let cases = by_status.entry(case.status.as_u16()).or_default();
+            if !cases.contains(&case) {
+                cases.push(case);
+            }
+        }
+        let responses = by_status
+            .into_iter()
+            .map(|(status, cases)| {
+                let examples: Vec<Value> = cases.iter().map(example).collect();
+                let schema = MetaSchema {
+                    all_of: vec![ErrorDocument::schema_ref()],
+                    example: Some(json!({ EXAMPLES_MARKER: examples })),
+                    ..MetaSchema::ANY
+                };
+                MetaResponse {
+                    description: StatusCode::from_u16(status)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("Error"),
+                    status: Some(status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: MEDIA_TYPE,
+                        schema: MetaSchemaRef::Inline(Box::new(schema)),
+                    }],
+                    headers: vec![],
+                }
+            })
+            .collect();
+        MetaResponses { responses }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorDocument::register(registry);
+    }
+}
+
+/// The error document a client receives for `case`.
+fn example(case: &GlueError) -> Value {
+    let mut obj = json!({"status": case.status.as_u16(), "detail": case.detail});
+    if let Some(code) = case.code {
+        obj["code"] = json!(code);
+    }
+    json!({ "errors": [obj] })
+}

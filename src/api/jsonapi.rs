@@ -1,0 +1,166 @@
+//! JSON:API on the wire (spec §1): the `application/vnd.api+json` payloads, the request
+//! document check of §1.4 step 3, and the error document.
+//!
+//! poem-openapi's `Json<T>` answers `application/json; charset=utf-8` and refuses bodies
+//! without a Content-Type; Glue does neither, hence these payload types.
+
+use std::marker::PhantomData;
+
+use poem::{IntoResponse, Request, RequestBody, Response, http::header};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object,
+    payload::Payload,
+    registry::{MetaMediaType, MetaRequest, MetaResponse, MetaResponses, MetaSchemaRef, Registry},
+    types::{ToJSON, Type},
+};
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+
+/// The media type of every JSON:API body.
+pub const MEDIA_TYPE: &str = "application/vnd.api+json";
+
+/// A response body in `application/vnd.api+json`.
+pub struct JsonApi<T>(pub T);
+
+impl<T: Type> Payload for JsonApi<T> {
+    const CONTENT_TYPE: &'static str = MEDIA_TYPE;
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ToJSON> IntoResponse for JsonApi<T> {
+    fn into_response(self) -> Response {
+        json_response(&self.0.to_json().unwrap_or(Value::Null))
+    }
+}
+
+impl<T: ToJSON> ApiResponse for JsonApi<T> {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "OK",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType { content_type: MEDIA_TYPE, schema: T::schema_ref() }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+/// Serialises `value` as a JSON:API body with status 200.
+pub fn json_response(value: &Value) -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, MEDIA_TYPE)
+        .body(serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// A request document type: its schema (for the OpenAPI document) and its resource type.
+pub trait RequestDocument: Type + Send + Sync {
+    /// The JSON:API resource type the route accepts in `data.type`.
+    const RESOURCE_TYPE: &'static str;
+}
+
+/// A JSON:API request body whose shape (§1.4 step 3) has been checked: `data` is an object
+/// with the route's `type` and an `attributes` object. The attributes themselves are checked
+/// later, after the access token (§1.4 step 6), by the operation.
+pub struct JsonApiRequest<D> {
+    pub attributes: Map<String, Value>,
+    _document: PhantomData<D>,
+}
+
+impl<D: RequestDocument> JsonApiRequest<D> {
+    /// Checks the document shape of a raw body.
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        let mut doc: Value = serde_json::from_slice(body).map_err(|_| Error::PostDataInvalid)?;
+        let data =
+            doc.get_mut("data").and_then(Value::as_object_mut).ok_or(Error::PostDataInvalid)?;
+        let Some(Value::String(ty)) = data.get("type") else {
+            return Err(Error::PostDataInvalid);
+        };
+        let type_matches = ty == D::RESOURCE_TYPE;
+        let Some(Value::Object(attributes)) = data.remove("attributes") else {
+            return Err(Error::PostDataInvalid);
+        };
+        if !type_matches {
+            return Err(Error::InvalidType);
+        }
+        Ok(Self { attributes, _document: PhantomData })
+    }
+}
+
+impl<'a, D: RequestDocument> ApiExtractor<'a> for JsonApiRequest<D> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        D::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        // Both media types are listed: generated clients often send `application/json`,
+        // and Glue accepts it.
+        Some(MetaRequest {
+            description: None,
+            content: vec![
+                MetaMediaType { content_type: MEDIA_TYPE, schema: D::schema_ref() },
+                MetaMediaType { content_type: "application/json", schema: D::schema_ref() },
+            ],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        _request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        // The body limit is enforced before routing (api::middleware), so this read is bounded.
+        let bytes = match body.take() {
+            Ok(body) => body.into_bytes().await.map_err(|_| Error::PostDataInvalid)?,
+            Err(_) => return Err(Error::PostDataInvalid.into()),
+        };
+        Ok(Self::parse(&bytes)?)
+    }
+}
+
+/// `links` of a resource or a document.
+#[derive(Debug, Clone, Object)]
+pub struct SelfLinks {
+    /// The URL of this resource or document.
+    #[oai(rename = "self")]
+    pub self_link: String,
+}
+
+/// One error of an error document.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "ErrorObject")]
+pub struct ErrorObject {
+    /// The Glue error code (digits); absent on generic framework errors.
+    #[oai(skip_serializing_if_is_none)]
+    pub code: Option<String>,
+    /// The HTTP status of the response.
+    pub status: u16,
+    /// What went wrong, as a sentence.
+    pub detail: String,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "ErrorDocument")]
+pub struct ErrorDocument {
+    /// The errors; the response's status is theirs.
+    pub errors: Vec<ErrorObject>,
+}

@@ -1,0 +1,218 @@
+//! What happens to every request before and after its operation (spec §1.1, §1.4 steps 1–2):
+//! media types (406, 415), the body limit (413), trailing slashes, the JSON:API envelope for
+//! framework errors (404, 405 with `Allow`, 500 for panics), and one log line per request.
+
+use std::{sync::Arc, time::Instant};
+
+use poem::{
+    Endpoint, IntoResponse, Request, Response,
+    error::ReadBodyError,
+    http::{HeaderValue, Method, StatusCode, Uri, header},
+};
+
+use super::errors::{
+    NOT_ACCEPTABLE, PAYLOAD_TOO_LARGE, POST_DATA_INVALID, UNSUPPORTED_MEDIA_TYPE, render,
+    render_framework_error,
+};
+
+/// The service's routes: path templates and their methods, for `Allow` and for the log.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<(String, Vec<Method>)>,
+}
+
+impl RouteTable {
+    pub fn add(&mut self, template: impl Into<String>, method: Method) {
+        let template = template.into();
+        match self.routes.iter_mut().find(|(t, _)| *t == template) {
+            Some((_, methods)) if !methods.contains(&method) => methods.push(method),
+            Some(_) => {}
+            None => self.routes.push((template, vec![method])),
+        }
+    }
+
+    /// The template matching `path`, and its methods. Literal templates win over ones with
+    /// parameters (`/refresh-tokens/mine` before `/refresh-tokens/{refreshToken}`).
+    pub fn lookup(&self, path: &str) -> Option<(&str, &[Method])> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let mut best: Option<(usize, &(String, Vec<Method>))> = None;
+        for route in &self.routes {
+            let template: Vec<&str> = route.0.split('/').collect();
+            if template.len() != segments.len() {
+                continue;
+            }
+            let mut params = 0;
+            let matches = template.iter().zip(&segments).all(|(t, s)| {
+                if is_param(t) {
+                    params += 1;
+                    !s.is_empty()
+                } else {
+                    t == s
+                }
+            });
+            if matches && best.is_none_or(|(p, _)| params < p) {
+                best = Some((params, route));
+            }
+        }
+        best.map(|(_, (t, m))| (t.as_str(), m.as_slice()))
+    }
+}
+
+fn is_param(segment: &str) -> bool {
+    segment.starts_with(':') || (segment.starts_with('{') && segment.ends_with('}'))
+}
+
+/// Settings of the request pipeline.
+pub struct Pipeline {
+    pub routes: RouteTable,
+    pub body_limit: usize,
+}
+
+/// Paths serving HTML or the OpenAPI document: exempt from the JSON `Accept` rule.
+fn serves_documents(path: &str) -> bool {
+    path == "/docs" || path.starts_with("/docs/") || path.starts_with("/openapi.")
+}
+
+/// Runs `ep` for `req` inside the pipeline.
+pub async fn handle<E: Endpoint<Output = Response>>(
+    pipeline: Arc<Pipeline>,
+    ep: Arc<E>,
+    mut req: Request,
+) -> poem::Result<Response> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4();
+    let method = req.method().clone();
+    let path = trim_trailing_slash(&mut req);
+    let route = pipeline.routes.lookup(&path).map(|(t, m)| (t.to_owned(), m.to_vec()));
+
+    let mut resp = match check_media_types(&req, &path) {
+        Err(resp) => resp,
+        Ok(()) => match read_body(&mut req, pipeline.body_limit).await {
+            Err(resp) => resp,
+            Ok(()) => match ep.call(req).await {
+                Ok(resp) => resp,
+                Err(err) => render_framework_error(err),
+            },
+        },
+    };
+
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some((_, methods)) = &route {
+            let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                resp.headers_mut().insert(header::ALLOW, value);
+            }
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
+        resp.headers_mut().insert("x-request-id", value);
+    }
+    tracing::info!(
+        target: "glue_auth::request",
+        %request_id,
+        method = %method,
+        route = route.as_ref().map_or("-", |(t, _)| t.as_str()),
+        status = resp.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(resp)
+}
+
+/// `/company-users/` is `/company-users` (spec §1.4 step 2). The original URI stays
+/// available to `links` through `Request::original_uri`.
+fn trim_trailing_slash(req: &mut Request) -> String {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed }.to_owned();
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.clone(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = pq.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+        trimmed
+    } else {
+        path.to_owned()
+    }
+}
+
+/// 406 when `Accept` rules JSON out; 415 for `application/vnd.api+<x>` other than json.
+fn check_media_types(req: &Request, path: &str) -> Result<(), Response> {
+    if !serves_documents(path) {
+        if let Some(accept) = req.headers().get(header::ACCEPT) {
+            let acceptable = accept.to_str().map(accepts_json).unwrap_or(false);
+            if !acceptable {
+                return Err(render(&[NOT_ACCEPTABLE]));
+            }
+        }
+    }
+    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
+        let refused =
+            content_type.to_str().ok().and_then(|ct| ct.parse::<mime::Mime>().ok()).is_some_and(
+                |m| {
+                    m.type_() == mime::APPLICATION
+                        && m.subtype() == "vnd.api"
+                        && m.suffix().is_some_and(|s| s != mime::JSON)
+                },
+            );
+        if refused {
+            return Err(render(&[UNSUPPORTED_MEDIA_TYPE]));
+        }
+    }
+    Ok(())
+}
+
+/// Whether an `Accept` header value admits a JSON answer.
+pub fn accepts_json(accept: &str) -> bool {
+    if accept.trim().is_empty() {
+        return true;
+    }
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        !refused
+            && matches!(
+                media.as_str(),
+                "*/*" | "application/*" | "application/json" | "application/vnd.api+json"
+            )
+    })
+}
+
+/// Reads the body up to the limit (413 beyond it) and puts it back for the operation.
+async fn read_body(req: &mut Request, limit: usize) -> Result<(), Response> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(render(&[PAYLOAD_TOO_LARGE]));
+    }
+    match req.take_body().into_bytes_limit(limit).await {
+        Ok(bytes) => {
+            req.set_body(bytes);
+            Ok(())
+        }
+        Err(ReadBodyError::PayloadTooLarge) => Err(render(&[PAYLOAD_TOO_LARGE])),
+        Err(_) => Err(render(&[POST_DATA_INVALID])),
+    }
+}
+
+/// Answers a panic in an operation with the generic 500 envelope (the panic is logged).
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("an operation panicked");
+    render(&[super::errors::INTERNAL]).into_response()
+}

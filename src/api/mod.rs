@@ -1,0 +1,74 @@
+//! The HTTP API: poem-openapi operations, one module per resource, and the pipeline that
+//! wraps them. Handlers are thin: extract, call one service function, convert.
+
+pub mod document;
+pub mod errors;
+pub mod health;
+pub mod jsonapi;
+pub mod middleware;
+
+use std::sync::Arc;
+
+use poem::{
+    Endpoint, EndpointExt, Response, Route, endpoint::make_sync, get, http::Method, http::header,
+    middleware::CatchPanic,
+};
+use poem_openapi::{OpenApi, Tags};
+
+use crate::app::AppState;
+
+/// The tags that group operations in the document and in Swagger UI.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Liveness and readiness of the service.
+    Health,
+}
+
+/// Every operation of the service.
+pub type Apis = health::HealthApi;
+
+pub fn apis() -> Apis {
+    health::HealthApi
+}
+
+/// The routes and methods of the service, from the operations' metadata.
+fn route_table() -> middleware::RouteTable {
+    let mut table = middleware::RouteTable::default();
+    for api in Apis::meta() {
+        for path in api.paths {
+            for op in path.operations {
+                table.add(path.path.clone(), op.method.clone());
+            }
+        }
+    }
+    for path in ["/openapi.json", "/openapi.yaml", "/docs"] {
+        table.add(path, Method::GET);
+    }
+    table
+}
+
+fn document_endpoint(body: String, content_type: &'static str) -> impl Endpoint<Output = Response> {
+    make_sync(move |_| {
+        Response::builder().header(header::CONTENT_TYPE, content_type).body(body.clone())
+    })
+}
+
+/// The whole HTTP endpoint of the service.
+pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
+    let pipeline = Arc::new(middleware::Pipeline {
+        routes: route_table(),
+        body_limit: state.config.body_limit,
+    });
+    Route::new()
+        .at("/openapi.json", get(document_endpoint(document::json(), "application/json")))
+        .at("/openapi.yaml", get(document_endpoint(document::yaml(), "application/yaml")))
+        .at(
+            "/docs",
+            get(document_endpoint(document::swagger_ui_html(), "text/html; charset=utf-8")),
+        )
+        .nest("/", document::service())
+        .data(state)
+        .with(CatchPanic::new().with_handler(middleware::panic_response))
+        .map_to_response()
+        .around(move |ep, req| middleware::handle(pipeline.clone(), ep, req))
+}

@@ -1,0 +1,92 @@
+//! The service's configuration: one struct, every field a command-line option and a
+//! `GLUE_AUTH_*` environment variable. Nothing else in the code reads the environment.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port the HTTP server listens on.
+    #[arg(long, env = "GLUE_AUTH_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+
+    /// Directory for the embedded SQLite database and the generated signing key.
+    #[arg(long, env = "GLUE_AUTH_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`.
+    /// Default: the SQLite file `glue-auth.db` in the data directory (`demo.db` for `demo`).
+    #[arg(long, env = "GLUE_AUTH_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Most database connections the service holds open.
+    #[arg(long, env = "GLUE_AUTH_DATABASE_MAX_CONNECTIONS", default_value_t = 8, global = true)]
+    pub database_max_connections: u32,
+
+    /// Seconds to wait for a database connection before answering 503.
+    #[arg(long, env = "GLUE_AUTH_DATABASE_TIMEOUT", default_value_t = 5, global = true)]
+    pub database_timeout: u64,
+
+    /// Public base URL used in `links` (e.g. `https://glue.example.com`).
+    /// Default: `http://` followed by the request's `Host` header.
+    #[arg(long, env = "GLUE_AUTH_PUBLIC_BASE_URL", global = true)]
+    pub public_base_url: Option<String>,
+
+    /// Lifetime of access tokens, in seconds (`expiresIn`).
+    #[arg(long, env = "GLUE_AUTH_ACCESS_TOKEN_TTL", default_value_t = 28_800, global = true)]
+    pub access_token_ttl: u64,
+
+    /// Lifetime of refresh tokens, in seconds.
+    #[arg(long, env = "GLUE_AUTH_REFRESH_TOKEN_TTL", default_value_t = 2_592_000, global = true)]
+    pub refresh_token_ttl: u64,
+
+    /// The `iss` claim of issued tokens, and the only issuer accepted.
+    #[arg(long, env = "GLUE_AUTH_ISSUER", default_value = "glue-auth", global = true)]
+    pub issuer: String,
+
+    /// The client id: the `aud` claim of issued tokens, and the only audience accepted.
+    #[arg(long, env = "GLUE_AUTH_AUDIENCE", default_value = "frontend", global = true)]
+    pub audience: String,
+
+    /// PEM private key files (ES256, RS256 or EdDSA). The first signs, all verify.
+    /// Repeat the option, or separate with commas in the environment. Default: an ES256 key
+    /// generated in the data directory on first start.
+    #[arg(
+        long = "signing-key",
+        env = "GLUE_AUTH_SIGNING_KEYS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub signing_keys: Vec<PathBuf>,
+
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    #[arg(long, env = "GLUE_AUTH_BODY_LIMIT", default_value_t = 65_536, global = true)]
+    pub body_limit: usize,
+
+    /// Log line format.
+    #[arg(long, env = "GLUE_AUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `glue_auth=debug,sqlx=warn`.
+    #[arg(long, env = "GLUE_AUTH_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+impl Config {
+    /// The database URL to use, with `default_file` in the data directory when none is set.
+    pub fn database_url_or(&self, default_file: &str) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join(default_file).display()),
+        }
+    }
+}

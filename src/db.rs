@@ -1,0 +1,46 @@
+//! Opening the database: the pool, SQLite's durability settings, and the migrations.
+
+use std::time::Duration;
+
+use migration::MigratorTrait;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::config::Config;
+
+/// Connects to `url` and applies pending migrations.
+pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, DbErr> {
+    if let Some(path) = sqlite_file(url) {
+        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                DbErr::Custom(format!("cannot create the directory {}: {e}", dir.display()))
+            })?;
+        }
+    }
+    let timeout = Duration::from_secs(config.database_timeout);
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(config.database_max_connections)
+        .min_connections(1)
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        .sqlx_logging(false)
+        // WAL lets readers work beside the one writer. `synchronous = FULL` syncs the WAL at
+        // every commit, so a token is never answered before its row survives a power cut.
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    let db = Database::connect(options).await?;
+    migration::Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// The file path of a `sqlite://` URL, if it names a file.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}

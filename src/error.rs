@@ -1,0 +1,71 @@
+//! The one domain error of glue-auth. It names what went wrong in the service's own terms;
+//! `api::errors` is the only place that turns it into an HTTP status and a Glue code.
+
+use sea_orm::DbErr;
+
+/// One violated attribute rule (spec §1.4 step 6), rendered as `<attribute> => <message>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub attribute: &'static str,
+    pub message: &'static str,
+}
+
+impl Violation {
+    pub const BLANK: &'static str = "This value should not be blank.";
+    pub const MISSING: &'static str = "This field is missing.";
+    pub const NOT_A_STRING: &'static str = "This value should be of type string.";
+    pub const NOT_A_UUID: &'static str = "This is not a valid UUID.";
+    pub const NOT_AN_EMAIL: &'static str = "This value is not a valid email address.";
+
+    pub fn new(attribute: &'static str, message: &'static str) -> Self {
+        Self { attribute, message }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request body is not a JSON:API document with `data.type` and `data.attributes`.
+    #[error("the request body is not a JSON:API document")]
+    PostDataInvalid,
+    /// `data.type` is not the route's resource type.
+    #[error("the request document has the wrong resource type")]
+    InvalidType,
+    /// DELETE on a collection without an id.
+    #[error("no resource id in the path")]
+    ResourceIdNotSpecified,
+    /// The request's attributes break one or more rules.
+    #[error("{} attribute rule(s) violated", .0.len())]
+    Validation(Vec<Violation>),
+    /// The database did not answer (down, unreachable, timed out).
+    #[error("the database is unavailable")]
+    Unavailable(#[source] DbErr),
+    /// A bug or an unexpected state; details go to the log only.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err),
+            DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
+            | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+                if is_connection_error(e) =>
+            {
+                Self::Unavailable(err)
+            }
+            _ => Self::Internal(Box::new(err)),
+        }
+    }
+}
+
+fn is_connection_error(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    matches!(err, E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed)
+}
