@@ -345,10 +345,10 @@ impl<C: ConnectionTrait> Importer<'_, C> {
         key: &Option<String>,
         value: (i32, i32),
     ) -> Result<(), ImportError> {
-        if let Some(key) = key {
-            if map(&mut self.keys).insert(key.clone(), value).is_some() {
-                return Err(self.error(at, format!("the key `{key}` is used twice")));
-            }
+        if let Some(key) = key
+            && map(&mut self.keys).insert(key.clone(), value).is_some()
+        {
+            return Err(self.error(at, format!("the key `{key}` is used twice")));
         }
         Ok(())
     }
@@ -452,10 +452,10 @@ impl<C: ConnectionTrait> Importer<'_, C> {
             .insert(self.db)
             .await
             .map_err(|e| self.db_error(at, e, "a company with this uuid"))?;
-        if let Some(key) = &c.key {
-            if self.keys.companies.insert(key.clone(), inserted.id).is_some() {
-                return Err(self.error(at, format!("the key `{key}` is used twice")));
-            }
+        if let Some(key) = &c.key
+            && self.keys.companies.insert(key.clone(), inserted.id).is_some()
+        {
+            return Err(self.error(at, format!("the key `{key}` is used twice")));
         }
         self.summary.companies += 1;
         Ok(())

@@ -9,13 +9,12 @@ use crate::config::Config;
 
 /// Connects to `url` and applies pending migrations.
 pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, DbErr> {
-    if let Some(path) = sqlite_file(url) {
-        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                DbErr::Custom(format!("cannot create the directory {}: {e}", dir.display()))
-            })?;
-        }
+    if let Some(path) = sqlite_file(url)
+        && let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            DbErr::Custom(format!("cannot create the directory {}: {e}", dir.display()))
+        })?;
     }
     let timeout = Duration::from_secs(config.database_timeout);
     let mut options = ConnectOptions::new(url);

@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 pub struct Migration;
 
 #[derive(DeriveIden)]
+#[expect(clippy::enum_variant_names, reason = "variants are the column names")]
 enum Customer {
     Table,
     Id,

@@ -11,8 +11,8 @@ use poem::{
 };
 
 use super::errors::{
-    NOT_ACCEPTABLE, PAYLOAD_TOO_LARGE, POST_DATA_INVALID, UNSUPPORTED_MEDIA_TYPE, render,
-    render_framework_error,
+    GlueError, NOT_ACCEPTABLE, PAYLOAD_TOO_LARGE, POST_DATA_INVALID, UNSUPPORTED_MEDIA_TYPE,
+    render, render_framework_error,
 };
 
 /// The service's routes: path templates and their methods, for `Allow` and for the log.
@@ -85,23 +85,24 @@ pub async fn handle<E: Endpoint<Output = Response>>(
     let path = trim_trailing_slash(&mut req);
     let route = pipeline.routes.lookup(&path).map(|(t, m)| (t.to_owned(), m.to_vec()));
 
-    let mut resp = match check_media_types(&req, &path) {
-        Err(resp) => resp,
-        Ok(()) => match read_body(&mut req, pipeline.body_limit).await {
-            Err(resp) => resp,
-            Ok(()) => match ep.call(req).await {
-                Ok(resp) => resp,
-                Err(err) => render_framework_error(err),
-            },
+    let checked = match check_media_types(&req, &path) {
+        Ok(()) => read_body(&mut req, pipeline.body_limit).await,
+        Err(refused) => Err(refused),
+    };
+    let mut resp = match checked {
+        Err(refused) => render(&[refused]),
+        Ok(()) => match ep.call(req).await {
+            Ok(resp) => resp,
+            Err(err) => render_framework_error(err),
         },
     };
 
-    if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some((_, methods)) = &route {
-            let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-            if let Ok(value) = HeaderValue::from_str(&allow) {
-                resp.headers_mut().insert(header::ALLOW, value);
-            }
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some((_, methods)) = &route
+    {
+        let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        if let Ok(value) = HeaderValue::from_str(&allow) {
+            resp.headers_mut().insert(header::ALLOW, value);
         }
     }
     if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
@@ -144,14 +145,12 @@ fn trim_trailing_slash(req: &mut Request) -> String {
 }
 
 /// 406 when `Accept` rules JSON out; 415 for `application/vnd.api+<x>` other than json.
-fn check_media_types(req: &Request, path: &str) -> Result<(), Response> {
-    if !serves_documents(path) {
-        if let Some(accept) = req.headers().get(header::ACCEPT) {
-            let acceptable = accept.to_str().map(accepts_json).unwrap_or(false);
-            if !acceptable {
-                return Err(render(&[NOT_ACCEPTABLE]));
-            }
-        }
+fn check_media_types(req: &Request, path: &str) -> Result<(), GlueError> {
+    if !serves_documents(path)
+        && let Some(accept) = req.headers().get(header::ACCEPT)
+        && !accept.to_str().is_ok_and(accepts_json)
+    {
+        return Err(NOT_ACCEPTABLE);
     }
     if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
         let refused =
@@ -163,7 +162,7 @@ fn check_media_types(req: &Request, path: &str) -> Result<(), Response> {
                 },
             );
         if refused {
-            return Err(render(&[UNSUPPORTED_MEDIA_TYPE]));
+            return Err(UNSUPPORTED_MEDIA_TYPE);
         }
     }
     Ok(())
@@ -192,22 +191,22 @@ pub fn accepts_json(accept: &str) -> bool {
 }
 
 /// Reads the body up to the limit (413 beyond it) and puts it back for the operation.
-async fn read_body(req: &mut Request, limit: usize) -> Result<(), Response> {
+async fn read_body(req: &mut Request, limit: usize) -> Result<(), GlueError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
-        return Err(render(&[PAYLOAD_TOO_LARGE]));
+        return Err(PAYLOAD_TOO_LARGE);
     }
     match req.take_body().into_bytes_limit(limit).await {
         Ok(bytes) => {
             req.set_body(bytes);
             Ok(())
         }
-        Err(ReadBodyError::PayloadTooLarge) => Err(render(&[PAYLOAD_TOO_LARGE])),
-        Err(_) => Err(render(&[POST_DATA_INVALID])),
+        Err(ReadBodyError::PayloadTooLarge) => Err(PAYLOAD_TOO_LARGE),
+        Err(_) => Err(POST_DATA_INVALID),
     }
 }
 

@@ -1,0 +1,260 @@
+//! The `glue-auth` binary itself: help, admin verbs, import, serve and its graceful stop.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    process::{Command, Output, Stdio},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_glue-auth");
+
+fn glue_auth(data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--log", "warn"])
+        .args(args)
+        .env_remove("GLUE_AUTH_DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn help_explains_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = stdout(&glue_auth(dir.path(), &["--help"], None));
+    for command in [
+        "serve",
+        "demo",
+        "migrate",
+        "openapi",
+        "import",
+        "customer",
+        "company",
+        "business-unit",
+        "address",
+        "role",
+        "company-user",
+    ] {
+        assert!(help.contains(&format!("  {command}")), "{command} missing from:\n{help}");
+    }
+    let help = stdout(&glue_auth(dir.path(), &["serve", "--help"], None));
+    for env in [
+        "GLUE_AUTH_LISTEN",
+        "GLUE_AUTH_DATA_DIR",
+        "GLUE_AUTH_DATABASE_URL",
+        "GLUE_AUTH_PUBLIC_BASE_URL",
+        "GLUE_AUTH_ACCESS_TOKEN_TTL",
+        "GLUE_AUTH_REFRESH_TOKEN_TTL",
+        "GLUE_AUTH_ISSUER",
+        "GLUE_AUTH_AUDIENCE",
+        "GLUE_AUTH_SIGNING_KEYS",
+        "GLUE_AUTH_LOG_FORMAT",
+    ] {
+        assert!(help.contains(env), "{env} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn the_openapi_command_prints_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = stdout(&glue_auth(dir.path(), &["openapi"], None));
+    assert_eq!(format!("{json}\n"), glue_auth::api::document::json());
+    let yaml = stdout(&glue_auth(dir.path(), &["openapi", "--format", "yaml"], None));
+    assert!(yaml.contains("operationId: getHealthLive"));
+}
+
+#[test]
+fn an_admin_builds_a_directory_without_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let company = stdout(&glue_auth(d, &["company", "add", "--name", "Cli GmbH"], None));
+    let unit = stdout(&glue_auth(
+        d,
+        &[
+            "business-unit",
+            "add",
+            "--company",
+            &company,
+            "--name",
+            "HQ",
+            "--email",
+            "hq@cli.example",
+        ],
+        None,
+    ));
+    let address = stdout(&glue_auth(
+        d,
+        &[
+            "address",
+            "add",
+            "--company",
+            &company,
+            "--business-unit",
+            &unit,
+            "--city",
+            "Berlin",
+            "--iso2-code",
+            "DE",
+        ],
+        None,
+    ));
+    assert!(uuid::Uuid::parse_str(&address).is_ok(), "{address}");
+    let role = stdout(&glue_auth(
+        d,
+        &[
+            "role",
+            "add",
+            "--company",
+            &company,
+            "--name",
+            "Admin",
+            "--permission",
+            "SeeCompanyUsersPermissionPlugin",
+        ],
+        None,
+    ));
+    // The password comes from stdin, never from the command line.
+    stdout(&glue_auth(
+        d,
+        &[
+            "customer",
+            "add",
+            "--reference",
+            "DE--500",
+            "--email",
+            "ada@cli.example",
+            "--first-name",
+            "Ada",
+        ],
+        Some("first-secret\n"),
+    ));
+    let member = stdout(&glue_auth(
+        d,
+        &[
+            "company-user",
+            "add",
+            "--customer",
+            "ada@cli.example",
+            "--company",
+            &company,
+            "--business-unit",
+            &unit,
+            "--role",
+            &role,
+            "--default",
+        ],
+        None,
+    ));
+    stdout(&glue_auth(d, &["customer", "set-password", "DE--500"], Some("second-secret\n")));
+    stdout(&glue_auth(d, &["company", "set-status", &company, "pending"], None));
+    stdout(&glue_auth(d, &["company-user", "deactivate", &member], None));
+    stdout(&glue_auth(d, &["company-user", "set-default", &member], None));
+    stdout(&glue_auth(d, &["customer", "deactivate", "ada@cli.example"], None));
+
+    let refused = glue_auth(d, &["company", "set-status", &company, "secret"], None);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not one of pending, approved, denied")
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sea_orm::EntityTrait;
+        let url = format!("sqlite://{}?mode=rwc", d.join("glue-auth.db").display());
+        let config = super::helpers::config(d, &url, &[]);
+        let db = glue_auth::db::connect(&url, &config).await.unwrap();
+        let ada =
+            glue_auth::service::directory::find_customer(&db, "DE--500").await.unwrap().unwrap();
+        assert!(!ada.is_active);
+        let pw = glue_auth::auth::password::Password::new;
+        assert!(glue_auth::auth::password::verify(
+            &pw("second-secret"),
+            ada.password_hash.as_deref()
+        ));
+        assert!(!glue_auth::auth::password::verify(
+            &pw("first-secret"),
+            ada.password_hash.as_deref()
+        ));
+        let users = entity::company_user::Entity::find().all(&db).await.unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].uuid.to_string(), member);
+        assert!(!users[0].is_active && users[0].is_default);
+        let companies = entity::company::Entity::find().all(&db).await.unwrap();
+        assert_eq!(companies[0].status, "pending");
+    });
+}
+
+#[test]
+fn importing_a_bad_file_fails_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, "companies:\n  - {key: a, name: A}\nroles:\n  - {company: b, name: R}\n")
+        .unwrap();
+    let out = glue_auth(dir.path(), &["import", file.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 4: roles[0]: company `b`"), "{err}");
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "companies:\n  - {key: a, name: A}\n").unwrap();
+    let out = stdout(&glue_auth(dir.path(), &["import", good.to_str().unwrap()], None));
+    assert!(out.contains("imported 0 customers, 1 companies"), "{out}");
+}
+
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--log", "info", "serve"])
+        .env_remove("GLUE_AUTH_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("address=")
+                .nth(1)
+                .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
+        })
+        .expect("the service logs its address");
+    let resp = reqwest::blocking_get(&format!("http://{addr}/health/ready"));
+    assert_eq!(resp, 200);
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0: {exit}");
+}
+
+mod reqwest {
+    /// A GET over a plain socket (the async client needs a runtime; this test has none).
+    pub fn blocking_get(url: &str) -> u16 {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_once('/').unwrap();
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(stream, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).unwrap();
+        out.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}

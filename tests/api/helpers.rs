@@ -1,0 +1,179 @@
+//! The test application: the real service on a real socket (port 0), on a fresh SQLite file
+//! or a fresh PostgreSQL database, with one helper per kind of request.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use glue_auth::{app::App, cli::Cli, config::Config};
+use reqwest::{Method, RequestBuilder, Response};
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+use super::postgres;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub db: DatabaseConnection,
+    _data_dir: TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+/// A configuration as the command line would give it, for tests.
+pub fn config(data_dir: &std::path::Path, database_url: &str, extra: &[&str]) -> Config {
+    let mut args = vec![
+        "glue-auth".to_owned(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+        "--database-url".into(),
+        database_url.into(),
+        "--log".into(),
+        "warn".into(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args.push("serve".into());
+    Cli::try_parse_from(args).expect("a valid test command line").config
+}
+
+/// A fresh, empty database of the given kind, or `None` when PostgreSQL is unavailable and
+/// not required (the test then says so on stderr and passes as skipped).
+pub async fn fresh_database(db: Db, data_dir: &std::path::Path, test: &str) -> Option<String> {
+    match db {
+        Db::Sqlite => Some(format!("sqlite://{}?mode=rwc", data_dir.join("test.db").display())),
+        Db::Postgres => match postgres::server() {
+            Ok(server) => Some(server.fresh_database().await),
+            Err(why) if !postgres::required() => {
+                eprintln!("SKIPPED on PostgreSQL: {test}: {why}");
+                None
+            }
+            Err(why) => panic!("PostgreSQL is required (GLUE_AUTH_REQUIRE_POSTGRES=1): {why}"),
+        },
+    }
+}
+
+impl TestApp {
+    /// Starts the service on an empty database.
+    pub async fn spawn(db: Db, test: &str) -> Option<Self> {
+        Self::spawn_with(db, test, &[]).await
+    }
+
+    /// Starts the service with extra command-line options.
+    pub async fn spawn_with(db: Db, test: &str, extra: &[&str]) -> Option<Self> {
+        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let database_url = fresh_database(db, data_dir.path(), test).await?;
+        let config = config(data_dir.path(), &database_url, extra);
+        let conn =
+            glue_auth::db::connect(&database_url, &config).await.expect("connect and migrate");
+        let app = App::build(config, conn.clone()).await.expect("bind");
+        let addr = app.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder().build().expect("an HTTP client");
+        Some(Self { addr, client, db: conn, _data_dir: data_dir, _stop: stop })
+    }
+
+    /// Starts the service with the demo dataset loaded.
+    pub async fn spawn_demo(db: Db, test: &str) -> Option<Self> {
+        let app = Self::spawn(db, test).await?;
+        glue_auth::admin::load_demo(&app.db).await.expect("the demo dataset loads");
+        Some(app)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.expect("the request is answered")
+    }
+
+    /// POSTs raw bytes with the JSON:API media type.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.request(Method::POST, path)
+            .header("content-type", "application/vnd.api+json")
+            .body(body)
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+}
+
+/// An answer, read whole: status, headers and the JSON body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub async fn of(resp: Response) -> Self {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "status {status}: the body is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Self { status, headers, body }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a JSON:API error answer with one error of this status, code and detail.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: Option<&str>, detail: &str) {
+        assert_eq!(self.status, status, "status; body: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/vnd.api+json"));
+        let errors =
+            self.body["errors"].as_array().unwrap_or_else(|| panic!("no errors: {}", self.body));
+        assert_eq!(errors.len(), 1, "one error expected: {}", self.body);
+        assert_eq!(errors[0]["status"], status, "{}", self.body);
+        assert_eq!(errors[0]["detail"], detail, "{}", self.body);
+        match code {
+            Some(code) => assert_eq!(errors[0]["code"], code, "{}", self.body),
+            None => assert!(errors[0].get("code").is_none(), "no code expected: {}", self.body),
+        }
+    }
+}
+
+/// Runs each listed test (an `async fn(TestApp-maker)`) once on SQLite and once on PostgreSQL.
+/// Each test receives the database kind and its own name.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Db::Sqlite, concat!(module_path!(), "::sqlite")).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Db::Postgres, concat!(module_path!(), "::postgres")).await;
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_databases;

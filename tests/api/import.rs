@@ -1,0 +1,175 @@
+//! Datasets: the demo, the import's all-or-nothing transaction, line numbers on bad rows.
+
+use entity::prelude::*;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+
+use super::helpers::{Db, TestApp, on_both_databases};
+use glue_auth::dataset;
+
+on_both_databases!(
+    the_demo_dataset_loads_with_its_uuids,
+    loading_the_demo_twice_reuses_the_data,
+    a_file_with_one_bad_row_changes_nothing_and_names_the_line,
+    an_e_mail_differing_only_in_case_is_refused,
+    a_json_dataset_imports_too,
+    rows_can_refer_to_data_already_in_the_database_by_uuid,
+    a_company_user_cannot_have_a_unit_or_role_of_another_company,
+    migrations_go_down_and_up_again,
+);
+
+/// Rows per table: customers, companies, units, addresses, roles, company users.
+async fn counts(db: &DatabaseConnection) -> [u64; 6] {
+    [
+        Customer::find().count(db).await.unwrap(),
+        Company::find().count(db).await.unwrap(),
+        CompanyBusinessUnit::find().count(db).await.unwrap(),
+        CompanyUnitAddress::find().count(db).await.unwrap(),
+        CompanyRole::find().count(db).await.unwrap(),
+        CompanyUser::find().count(db).await.unwrap(),
+    ]
+}
+
+async fn the_demo_dataset_loads_with_its_uuids(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    assert_eq!(counts(&app.db).await, [14, 3, 9, 5, 7, 15]);
+    let sonia = glue_auth::service::directory::find_customer(&app.db, "SONIA@acme.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sonia.customer_reference, "DE--21");
+    assert!(glue_auth::auth::password::verify(
+        &glue_auth::auth::password::Password::new("change123"),
+        sonia.password_hash.as_deref()
+    ));
+    let sonias = entity::company_user::Entity::find()
+        .filter(entity::company_user::Column::CustomerId.eq(sonia.id))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(sonias.len(), 1);
+    assert_eq!(sonias[0].uuid.to_string(), "ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac");
+    let anne =
+        glue_auth::service::directory::find_customer(&app.db, "DE--7").await.unwrap().unwrap();
+    let defaults: Vec<_> = entity::company_user::Entity::find()
+        .filter(entity::company_user::Column::CustomerId.eq(anne.id))
+        .filter(entity::company_user::Column::IsDefault.eq(true))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(defaults.len(), 1);
+    assert_eq!(defaults[0].uuid.to_string(), "c7c148a6-5181-5ac4-b2a7-1bf91242ab12");
+    let lena = glue_auth::service::directory::find_customer(&app.db, "lena.inactive@acme.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!lena.is_active);
+}
+
+async fn loading_the_demo_twice_reuses_the_data(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    assert!(glue_auth::admin::load_demo(&app.db).await.unwrap());
+    assert!(!glue_auth::admin::load_demo(&app.db).await.unwrap());
+    assert_eq!(counts(&app.db).await, [14, 3, 9, 5, 7, 15]);
+}
+
+const BAD_ROW: &str = "\
+companies:
+  - {key: c1, name: Good Company, status: approved}
+business_units:
+  - {key: u1, company: c1, name: Head Office}
+customers:
+  - {reference: DE--1, email: one@example.com, password: secret-one}
+company_users:
+  - {customer: DE--1, company: c1, business_unit: u1}
+  - customer: DE--99
+    company: c1
+";
+
+async fn a_file_with_one_bad_row_changes_nothing_and_names_the_line(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let err = dataset::import_text(&app.db, BAD_ROW).await.unwrap_err();
+    assert_eq!(err.line, Some(9), "{err}");
+    assert_eq!(err.location, "company_users[1]");
+    assert!(
+        err.to_string().starts_with("line 9: company_users[1]: customer `DE--99` does not exist"),
+        "{err}"
+    );
+    assert_eq!(counts(&app.db).await, [0; 6], "nothing of the file stays");
+
+    // A type error is named by serde's own line.
+    let err = dataset::import_text(&app.db, "companies:\n  - {name: X, active: maybe}\n")
+        .await
+        .unwrap_err();
+    assert_eq!(err.line, Some(2), "{err}");
+    let err = dataset::import_text(&app.db, "companies:\n  - {name: X, colour: red}\n")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+    let err = dataset::import_text(&app.db, "companies:\n  - {name: X, status: secret}\n")
+        .await
+        .unwrap_err();
+    assert_eq!((err.line, err.location.as_str()), (Some(2), "companies[0]"), "{err}");
+    assert_eq!(counts(&app.db).await, [0; 6]);
+}
+
+async fn an_e_mail_differing_only_in_case_is_refused(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let text = "customers:\n  - {reference: A-1, email: Same@Example.com}\n  - {reference: A-2, email: same@example.COM}\n";
+    let err = dataset::import_text(&app.db, text).await.unwrap_err();
+    assert_eq!(err.line, Some(3), "{err}");
+    assert!(err.message.contains("already exists"), "{err}");
+    assert_eq!(counts(&app.db).await, [0; 6]);
+}
+
+async fn a_json_dataset_imports_too(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let text = r#"{
+  "companies": [{"key": "c", "name": "Json Inc", "status": "pending", "active": true}],
+  "roles": [{"key": "r", "company": "c", "name": "Admin", "permissions": ["SeeCompanyUsersPermissionPlugin"]}]
+}"#;
+    let summary = dataset::import_text(&app.db, text).await.unwrap();
+    assert_eq!((summary.companies, summary.roles), (1, 1));
+    let err = dataset::import_text(
+        &app.db,
+        "{\"roles\": [\n {\"company\": \"nope\", \"name\": \"X\"}\n]}",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.line, Some(2), "{err}");
+}
+
+async fn rows_can_refer_to_data_already_in_the_database_by_uuid(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let text = "\
+roles:
+  - {key: auditor, company: 62de4ab6-b768-5c21-8835-455d9f341625, name: Auditor, permissions: [SeeCompanyUsersPermissionPlugin]}
+company_users:
+  - {customer: bill.martin@acme.com, company: 62de4ab6-b768-5c21-8835-455d9f341625, business_unit: ff1c18c9-fb5d-514d-9358-79887ed6d5c6, roles: [auditor], default: true}
+";
+    let summary = dataset::import_text(&app.db, text).await.unwrap();
+    assert_eq!((summary.roles, summary.company_users, summary.created.len()), (1, 1, 2));
+    // Bill is already a member now: a second membership in the same company is refused.
+    let err =
+        dataset::import_text(&app.db, &text.replace("Auditor", "Auditor 2")).await.unwrap_err();
+    assert_eq!(err.line, Some(4), "{err}");
+    assert!(err.message.contains("already exists"), "{err}");
+}
+
+async fn a_company_user_cannot_have_a_unit_or_role_of_another_company(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let before = counts(&app.db).await;
+    // bu5 (BoB-Hotel's unit) used with Acme.
+    let text = "company_users:\n  - {customer: DE--4, company: 62de4ab6-b768-5c21-8835-455d9f341625, business_unit: 8e29e1d1-e4a0-5a6c-a386-5439cc0bf026}\n";
+    let err = dataset::import_text(&app.db, text).await.unwrap_err();
+    assert!(err.message.contains("belongs to another company"), "{err}");
+    assert_eq!(counts(&app.db).await, before);
+}
+
+async fn migrations_go_down_and_up_again(db: Db, test: &str) {
+    use migration::MigratorTrait;
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    migration::Migrator::down(&app.db, None).await.unwrap();
+    assert!(Customer::find().count(&app.db).await.is_err(), "the tables are gone");
+    migration::Migrator::up(&app.db, None).await.unwrap();
+    assert_eq!(counts(&app.db).await, [0; 6]);
+}

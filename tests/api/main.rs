@@ -1,0 +1,12 @@
+//! Black-box tests of glue-auth: the real service over a real socket, each test on a fresh
+//! SQLite file and on a fresh PostgreSQL database. One test binary for the whole suite.
+
+#![expect(clippy::unwrap_used, reason = "in tests a failed unwrap is a failed assertion")]
+
+mod helpers;
+mod postgres;
+
+mod cli;
+mod import;
+mod openapi;
+mod pipeline;

@@ -1,0 +1,159 @@
+//! The request pipeline of spec §1: media types, routing, the body limit, the envelope.
+
+use reqwest::Method;
+
+use super::helpers::{Answer, Db, TestApp, on_both_databases};
+
+on_both_databases!(
+    an_unknown_route_answers_404_in_the_envelope,
+    a_known_path_with_a_wrong_method_answers_405_with_allow,
+    an_accept_that_rules_json_out_answers_406,
+    accept_headers_that_admit_json_are_served,
+    a_vnd_api_body_of_another_format_answers_415,
+    a_body_over_the_limit_answers_413_before_routing,
+    a_trailing_slash_is_ignored,
+    readiness_reports_the_database,
+    every_response_carries_a_request_id,
+);
+
+async fn an_unknown_route_answers_404_in_the_envelope(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let answer = Answer::of(app.request(Method::POST, "/nowhere").send().await.unwrap()).await;
+    answer.assert_error(404, None, "Not Found");
+    assert_eq!(answer.body, serde_json::json!({"errors":[{"status":404,"detail":"Not Found"}]}));
+    let answer = Answer::of(app.get("/health/nothing/here").await).await;
+    answer.assert_error(404, None, "Not Found");
+}
+
+async fn a_known_path_with_a_wrong_method_answers_405_with_allow(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    for method in [Method::POST, Method::DELETE, Method::PUT, Method::PATCH] {
+        let answer =
+            Answer::of(app.request(method.clone(), "/health/live").send().await.unwrap()).await;
+        answer.assert_error(405, None, "Method Not Allowed");
+        assert_eq!(answer.header("allow"), Some("GET"), "{method}");
+    }
+    let answer =
+        Answer::of(app.request(Method::DELETE, "/openapi.json").send().await.unwrap()).await;
+    answer.assert_error(405, None, "Method Not Allowed");
+    assert_eq!(answer.header("allow"), Some("GET"));
+}
+
+async fn an_accept_that_rules_json_out_answers_406(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    for accept in ["text/html", "application/xml", "application/json;q=0", "image/*"] {
+        let resp =
+            app.request(Method::GET, "/health/live").header("accept", accept).send().await.unwrap();
+        Answer::of(resp).await.assert_error(406, None, "Not acceptable.");
+    }
+    // 406 comes before routing.
+    let resp =
+        app.request(Method::GET, "/nowhere").header("accept", "text/html").send().await.unwrap();
+    Answer::of(resp).await.assert_error(406, None, "Not acceptable.");
+}
+
+async fn accept_headers_that_admit_json_are_served(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    for accept in [
+        "*/*",
+        "application/*",
+        "application/json",
+        "application/vnd.api+json",
+        "application/vnd.api+json; ext=\"x\"",
+        "text/html, application/json;q=0.5",
+        "",
+    ] {
+        let resp =
+            app.request(Method::GET, "/health/live").header("accept", accept).send().await.unwrap();
+        let answer = Answer::of(resp).await;
+        assert_eq!(answer.status, 200, "Accept: {accept:?}: {}", answer.body);
+        assert_eq!(answer.header("content-type"), Some("application/vnd.api+json"));
+    }
+    // Swagger UI is HTML: a browser's Accept must reach it.
+    let resp =
+        app.request(Method::GET, "/docs").header("accept", "text/html").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+async fn a_vnd_api_body_of_another_format_answers_415(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let resp = app
+        .request(Method::POST, "/health/live")
+        .header("content-type", "application/vnd.api+xml")
+        .body("<data/>")
+        .send()
+        .await
+        .unwrap();
+    Answer::of(resp).await.assert_error(415, None, "Unsupported media type.");
+}
+
+async fn a_body_over_the_limit_answers_413_before_routing(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let big = vec![b'x'; 64 * 1024 + 1];
+    Answer::of(app.post_raw("/nowhere", big.clone()).await).await.assert_error(
+        413,
+        None,
+        "Payload too large.",
+    );
+    // A chunked body (no Content-Length) is cut off at the limit too.
+    let mut request = b"POST /nowhere HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for chunk in big.chunks(8192) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let raw = raw_http(app.addr, &request).await;
+    assert!(raw.starts_with("HTTP/1.1 413 "), "{raw}");
+    assert!(raw.contains(r#"{"errors":[{"detail":"Payload too large.","status":413}]}"#), "{raw}");
+    // Exactly at the limit is fine: routing answers.
+    Answer::of(app.post_raw("/nowhere", vec![b'x'; 64 * 1024]).await).await.assert_error(
+        404,
+        None,
+        "Not Found",
+    );
+}
+
+/// Sends raw bytes and reads the whole answer (the server closes after it).
+async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The server may answer 413 before it has read everything: ignore a reset while writing.
+    let _ = stream.write_all(request).await;
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn a_trailing_slash_is_ignored(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let answer = Answer::of(app.get("/health/live/").await).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["data"]["id"], "live");
+}
+
+async fn readiness_reports_the_database(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let answer = Answer::of(app.get("/health/ready").await).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.body["data"],
+        serde_json::json!({"type":"health","id":"ready","attributes":{"status":"up"}})
+    );
+    // With the database gone, readiness fails with 503 and liveness stays up.
+    app.db.clone().close().await.unwrap();
+    Answer::of(app.get("/health/ready").await).await.assert_error(503, None, "Service Unavailable");
+    assert_eq!(app.get("/health/live").await.status(), 200);
+}
+
+async fn every_response_carries_a_request_id(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let a = Answer::of(app.get("/health/live").await).await;
+    let b = Answer::of(app.get("/nowhere").await).await;
+    let (a, b) = (
+        a.header("x-request-id").unwrap().to_owned(),
+        b.header("x-request-id").unwrap().to_owned(),
+    );
+    assert_ne!(a, b);
+    assert!(uuid::Uuid::parse_str(&a).is_ok());
+}
