@@ -9,13 +9,46 @@ use poem::{
 };
 use sea_orm::DatabaseConnection;
 
-use crate::config::Config;
+use crate::{
+    auth::{keys::KeySet, tokens::TokenService},
+    clock::Clock,
+    config::Config,
+    service::{sessions::Sessions, throttle},
+};
 
 /// What every request handler may use.
 pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Config,
+    pub sessions: Sessions,
 }
+
+impl AppState {
+    /// Loads (or on first start creates) the signing keys and builds the state.
+    pub fn new(
+        config: Config,
+        db: DatabaseConnection,
+        clock: Arc<Clock>,
+    ) -> Result<Self, BoxError> {
+        let keys = KeySet::load(&config.signing_keys, &config.data_dir)?;
+        let tokens =
+            TokenService::new(keys, &config.issuer, &config.audience, config.access_token_ttl);
+        let sessions = Sessions {
+            tokens,
+            clock,
+            refresh_ttl: i64::try_from(config.refresh_token_ttl).unwrap_or(i64::MAX),
+            client_id: config.audience.clone(),
+            throttle: throttle::Policy {
+                attempts: config.login_block_attempts,
+                window: config.login_block_window,
+                block: config.login_block_duration,
+            },
+        };
+        Ok(Self { db, config, sessions })
+    }
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A service bound to its address, ready to run.
 pub struct App {
@@ -26,14 +59,24 @@ pub struct App {
 
 impl App {
     /// Binds `config.listen` (port 0 picks a free port).
-    pub async fn build(config: Config, db: DatabaseConnection) -> io::Result<Self> {
-        let acceptor = TcpListener::bind(config.listen).into_acceptor().await?;
+    pub async fn build(config: Config, db: DatabaseConnection) -> Result<Self, BoxError> {
+        Self::build_with_clock(config, db, Arc::default()).await
+    }
+
+    /// Like [`App::build`], with a clock the caller can move (tests).
+    pub async fn build_with_clock(
+        config: Config,
+        db: DatabaseConnection,
+        clock: Arc<Clock>,
+    ) -> Result<Self, BoxError> {
+        let state = Arc::new(AppState::new(config, db, clock)?);
+        let acceptor = TcpListener::bind(state.config.listen).into_acceptor().await?;
         let addr = acceptor
             .local_addr()
             .into_iter()
             .find_map(|a| a.as_socket_addr().copied())
             .ok_or_else(|| io::Error::other("the listener has no socket address"))?;
-        Ok(Self { acceptor, addr, state: Arc::new(AppState { db, config }) })
+        Ok(Self { acceptor, addr, state })
     }
 
     /// The address the service listens on.
@@ -43,6 +86,9 @@ impl App {
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish (30 s at most).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        if self.state.config.purge_interval > 0 {
+            tokio::spawn(purge_periodically(self.state.clone()));
+        }
         let endpoint = crate::api::endpoint(self.state);
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(Duration::from_secs(30)))
@@ -71,4 +117,18 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Deletes expired refresh tokens every `purge_interval` seconds.
+async fn purge_periodically(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(state.config.purge_interval));
+    loop {
+        tick.tick().await;
+        let now = state.sessions.clock.now();
+        match crate::service::sessions::purge_expired(&state.db, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired refresh tokens purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens failed"),
+        }
+    }
 }

@@ -71,7 +71,7 @@ pub enum Command {
     CompanyUser(admin::CompanyUserCommand),
 }
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::app::BoxError;
 
 /// Runs a parsed command line; the exit code says whether it worked.
 pub fn run(cli: Cli) -> ExitCode {

@@ -68,6 +68,23 @@ pub struct Config {
     )]
     pub signing_keys: Vec<PathBuf>,
 
+    /// Failed logins, per e-mail and per client address, that block further attempts.
+    #[arg(long, env = "GLUE_AUTH_LOGIN_BLOCK_ATTEMPTS", default_value_t = 10, global = true)]
+    pub login_block_attempts: i32,
+
+    /// Seconds within which the failed logins are counted.
+    #[arg(long, env = "GLUE_AUTH_LOGIN_BLOCK_WINDOW", default_value_t = 600, global = true)]
+    pub login_block_window: i64,
+
+    /// Seconds an e-mail or address stays blocked (429) once the limit is reached.
+    #[arg(long, env = "GLUE_AUTH_LOGIN_BLOCK_DURATION", default_value_t = 300, global = true)]
+    pub login_block_duration: i64,
+
+    /// Seconds between purges of expired refresh tokens while serving; 0 turns it off
+    /// (`glue-auth purge-tokens` purges on demand).
+    #[arg(long, env = "GLUE_AUTH_PURGE_INTERVAL", default_value_t = 3600, global = true)]
+    pub purge_interval: u64,
+
     /// Largest request body accepted, in bytes; larger bodies get 413.
     #[arg(long, env = "GLUE_AUTH_BODY_LIMIT", default_value_t = 65_536, global = true)]
     pub body_limit: usize,

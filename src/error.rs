@@ -33,6 +33,24 @@ pub enum Error {
     /// DELETE on a collection without an id.
     #[error("no resource id in the path")]
     ResourceIdNotSpecified,
+    /// A protected operation was called without an `Authorization` header.
+    #[error("missing access token")]
+    MissingAccessToken,
+    /// The access token is malformed, expired, or not signed by one of our keys.
+    #[error("invalid access token")]
+    InvalidAccessToken,
+    /// Wrong password, unknown e-mail or inactive customer: one answer for all.
+    #[error("customer authentication failed")]
+    AuthenticationFailed,
+    /// Too many failed logins for the e-mail or the client address.
+    #[error("login blocked")]
+    LoginBlocked,
+    /// The refresh token is unknown, expired, revoked or reused.
+    #[error("refresh failed")]
+    RefreshFailed,
+    /// A customer reference other than the caller's.
+    #[error("customer not found")]
+    CustomerNotFound,
     /// The request's attributes break one or more rules.
     #[error("{} attribute rule(s) violated", .0.len())]
     Validation(Vec<Violation>),

@@ -41,8 +41,45 @@ pub const PAYLOAD_TOO_LARGE: GlueError =
     generic(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large.");
 pub const UNSUPPORTED_MEDIA_TYPE: GlueError =
     generic(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type.");
+pub const MISSING_ACCESS_TOKEN: GlueError = GlueError {
+    status: StatusCode::FORBIDDEN,
+    code: Some("002"),
+    detail: Cow::Borrowed("Missing access token."),
+};
+pub const INVALID_ACCESS_TOKEN: GlueError = GlueError {
+    status: StatusCode::UNAUTHORIZED,
+    code: Some("001"),
+    detail: Cow::Borrowed("Invalid access token."),
+};
+pub const AUTHENTICATION_FAILED: GlueError = GlueError {
+    status: StatusCode::UNAUTHORIZED,
+    code: Some("003"),
+    detail: Cow::Borrowed("Failed to authenticate user."),
+};
+pub const LOGIN_BLOCKED: GlueError = GlueError {
+    status: StatusCode::TOO_MANY_REQUESTS,
+    code: Some("4401"),
+    detail: Cow::Borrowed(
+        "Too many log in attempts from your address. Please wait 5 minutes before trying again.",
+    ),
+};
+pub const REFRESH_FAILED: GlueError = GlueError {
+    status: StatusCode::UNAUTHORIZED,
+    code: Some("004"),
+    detail: Cow::Borrowed("Failed to refresh token."),
+};
+pub const CUSTOMER_NOT_FOUND: GlueError = GlueError {
+    status: StatusCode::NOT_FOUND,
+    code: Some("402"),
+    detail: Cow::Borrowed("Customer not found."),
+};
 pub const INTERNAL: GlueError = generic(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
 pub const UNAVAILABLE: GlueError = generic(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+
+/// The documented example of a 901 error.
+pub fn violation_example(attribute: &'static str, message: &'static str) -> GlueError {
+    violation(&Violation::new(attribute, message))
+}
 
 /// A 422/901 error for one violated rule.
 pub fn violation(v: &Violation) -> GlueError {
@@ -60,6 +97,12 @@ impl Error {
             Self::PostDataInvalid => vec![POST_DATA_INVALID],
             Self::InvalidType => vec![INVALID_TYPE],
             Self::ResourceIdNotSpecified => vec![RESOURCE_ID_NOT_SPECIFIED],
+            Self::MissingAccessToken => vec![MISSING_ACCESS_TOKEN],
+            Self::InvalidAccessToken => vec![INVALID_ACCESS_TOKEN],
+            Self::AuthenticationFailed => vec![AUTHENTICATION_FAILED],
+            Self::LoginBlocked => vec![LOGIN_BLOCKED],
+            Self::RefreshFailed => vec![REFRESH_FAILED],
+            Self::CustomerNotFound => vec![CUSTOMER_NOT_FOUND],
             Self::Validation(violations) => violations.iter().map(violation).collect(),
             Self::Unavailable(_) => vec![UNAVAILABLE],
             Self::Internal(_) => vec![INTERNAL],
@@ -88,11 +131,6 @@ pub fn render(errors: &[GlueError]) -> Response {
             header::WWW_AUTHENTICATE,
             header::HeaderValue::from_static(r#"Bearer realm="Access to shop API""#),
         );
-    }
-    if status == StatusCode::UNPROCESSABLE_ENTITY {
-        // RFC 9110's name; hyper would write the older "Unprocessable Entity".
-        resp.extensions_mut()
-            .insert(hyper::ext::ReasonPhrase::from_static(b"Unprocessable Content"));
     }
     resp
 }

@@ -164,3 +164,60 @@ pub struct ErrorDocument {
     /// The errors; the response's status is theirs.
     pub errors: Vec<ErrorObject>,
 }
+
+/// `links.self`: the public base URL (configured, or `http://` + the request's `Host`)
+/// followed by the path and query as requested.
+pub fn self_link(req: &Request, public_base_url: Option<&str>) -> String {
+    let base = match public_base_url {
+        Some(base) => base.trim_end_matches('/').to_owned(),
+        None => {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| {
+                    !h.is_empty()
+                        && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
+                })
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
+    let path = req.original_uri().path_and_query().map_or("/", |pq| pq.as_str());
+    format!("{base}{path}")
+}
+
+/// Reads request attributes and collects every violated rule (spec §1.4 step 6).
+pub struct Attributes<'a> {
+    map: &'a Map<String, Value>,
+    violations: Vec<crate::error::Violation>,
+}
+
+impl<'a> Attributes<'a> {
+    pub fn new(map: &'a Map<String, Value>) -> Self {
+        Self { map, violations: Vec::new() }
+    }
+
+    /// A required, non-blank string attribute.
+    pub fn string(&mut self, name: &'static str) -> Option<&'a str> {
+        use crate::error::Violation;
+        let message = match self.map.get(name) {
+            None => Violation::MISSING,
+            Some(Value::Null) => Violation::BLANK,
+            Some(Value::String(s)) if s.trim().is_empty() => Violation::BLANK,
+            Some(Value::String(s)) => return Some(s),
+            Some(_) => Violation::NOT_A_STRING,
+        };
+        self.violate(name, message);
+        None
+    }
+
+    pub fn violate(&mut self, name: &'static str, message: &'static str) {
+        self.violations.push(crate::error::Violation::new(name, message));
+    }
+
+    /// `Ok` when no rule was violated.
+    pub fn finish(self) -> Result<(), Error> {
+        if self.violations.is_empty() { Ok(()) } else { Err(Error::Validation(self.violations)) }
+    }
+}

@@ -11,8 +11,8 @@ use poem::{
 };
 
 use super::errors::{
-    GlueError, NOT_ACCEPTABLE, PAYLOAD_TOO_LARGE, POST_DATA_INVALID, UNSUPPORTED_MEDIA_TYPE,
-    render, render_framework_error,
+    GlueError, NOT_ACCEPTABLE, PAYLOAD_TOO_LARGE, POST_DATA_INVALID, RESOURCE_ID_NOT_SPECIFIED,
+    UNSUPPORTED_MEDIA_TYPE, render, render_framework_error,
 };
 
 /// The service's routes: path templates and their methods, for `Allow` and for the log.
@@ -58,6 +58,21 @@ impl RouteTable {
     }
 }
 
+impl RouteTable {
+    /// Whether `path/{id}` answers `method` though `path` itself does not (spec §1.4 step 4:
+    /// DELETE on a collection without an id).
+    pub fn only_members_accept(&self, path: &str, method: &Method) -> bool {
+        let Some((collection, methods)) = self.lookup(path) else { return false };
+        !methods.contains(method)
+            && self.routes.iter().any(|(template, methods)| {
+                methods.contains(method)
+                    && template
+                        .rsplit_once('/')
+                        .is_some_and(|(parent, last)| parent == collection && is_param(last))
+            })
+    }
+}
+
 fn is_param(segment: &str) -> bool {
     segment.starts_with(':') || (segment.starts_with('{') && segment.ends_with('}'))
 }
@@ -89,6 +104,13 @@ pub async fn handle<E: Endpoint<Output = Response>>(
         Ok(()) => read_body(&mut req, pipeline.body_limit).await,
         Err(refused) => Err(refused),
     };
+    let checked = checked.and_then(|()| {
+        if method == Method::DELETE && pipeline.routes.only_members_accept(&path, &method) {
+            Err(RESOURCE_ID_NOT_SPECIFIED)
+        } else {
+            Ok(())
+        }
+    });
     let mut resp = match checked {
         Err(refused) => render(&[refused]),
         Ok(()) => match ep.call(req).await {
@@ -104,6 +126,12 @@ pub async fn handle<E: Endpoint<Output = Response>>(
         if let Ok(value) = HeaderValue::from_str(&allow) {
             resp.headers_mut().insert(header::ALLOW, value);
         }
+    }
+    if resp.status() == StatusCode::UNPROCESSABLE_ENTITY {
+        // RFC 9110's name; hyper would write the older "Unprocessable Entity". Set here, last:
+        // `poem::Error::into_response` replaces a response's extensions.
+        resp.extensions_mut()
+            .insert(hyper::ext::ReasonPhrase::from_static(b"Unprocessable Content"));
     }
     if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
         resp.headers_mut().insert("x-request-id", value);

@@ -1,11 +1,17 @@
 //! The HTTP API: poem-openapi operations, one module per resource, and the pipeline that
 //! wraps them. Handlers are thin: extract, call one service function, convert.
 
+pub mod access_tokens;
+pub mod auth;
+pub mod customers;
 pub mod document;
 pub mod errors;
 pub mod health;
 pub mod jsonapi;
+pub mod jwks;
 pub mod middleware;
+pub mod refresh_tokens;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -20,15 +26,40 @@ use crate::app::AppState;
 /// The tags that group operations in the document and in Swagger UI.
 #[derive(Tags)]
 pub enum ApiTags {
+    /// Authenticate as a customer.
+    #[oai(rename = "access-tokens")]
+    AccessTokens,
+    /// Refresh and revoke tokens.
+    #[oai(rename = "refresh-tokens")]
+    RefreshTokens,
+    /// The authenticated customer.
+    #[oai(rename = "customers")]
+    Customers,
+    /// The public keys that verify access tokens.
+    #[oai(rename = "keys")]
+    Keys,
     /// Liveness and readiness of the service.
+    #[oai(rename = "health")]
     Health,
 }
 
 /// Every operation of the service.
-pub type Apis = health::HealthApi;
+pub type Apis = (
+    access_tokens::AccessTokensApi,
+    refresh_tokens::RefreshTokensApi,
+    customers::CustomersApi,
+    jwks::JwksApi,
+    health::HealthApi,
+);
 
 pub fn apis() -> Apis {
-    health::HealthApi
+    (
+        access_tokens::AccessTokensApi,
+        refresh_tokens::RefreshTokensApi,
+        customers::CustomersApi,
+        jwks::JwksApi,
+        health::HealthApi,
+    )
 }
 
 /// The routes and methods of the service, from the operations' metadata.

@@ -3,4 +3,7 @@
 
 pub mod directory;
 pub mod health;
+pub mod membership;
+pub mod sessions;
+pub mod throttle;
 pub mod validate;

@@ -1,0 +1,121 @@
+//! `POST /access-tokens`: authenticate as a customer (spec §3.1).
+
+use std::sync::Arc;
+
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::{
+    ApiTags,
+    auth::OptionalBearer,
+    errors::{
+        AUTHENTICATION_FAILED, ApiError, INVALID_ACCESS_TOKEN, INVALID_TYPE, LOGIN_BLOCKED,
+        PAYLOAD_TOO_LARGE, POST_DATA_INVALID, UNSUPPORTED_MEDIA_TYPE, error_set, violation_example,
+    },
+    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, self_link},
+    tokens::{token_attributes_with_company_user, token_document},
+};
+use crate::{
+    app::AppState, auth::password::Password, error::Violation, service::validate::is_email,
+};
+
+/// The attributes of a customer login.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct AccessTokensRequestAttributes {
+    /// The customer's e-mail address.
+    pub username: String,
+    /// The customer's password.
+    pub password: String,
+}
+
+impl poem_openapi::types::Example for AccessTokensRequestAttributes {
+    fn example() -> Self {
+        Self { username: "sonia@acme.com".into(), password: "change123".into() }
+    }
+}
+
+/// `data` of a login request.
+#[derive(Debug, Object)]
+pub struct AccessTokensRequestData {
+    /// Always `access-tokens`.
+    #[oai(rename = "type")]
+    pub ty: String,
+    pub attributes: AccessTokensRequestAttributes,
+}
+
+/// The request document of `POST /access-tokens`.
+#[derive(Debug, Object)]
+pub struct AccessTokensRequest {
+    pub data: AccessTokensRequestData,
+}
+
+impl RequestDocument for AccessTokensRequest {
+    const RESOURCE_TYPE: &'static str = "access-tokens";
+}
+
+token_attributes_with_company_user!("access-tokens", AccessTokensAttributes);
+token_document!(
+    "access-tokens",
+    AccessTokensAttributes,
+    AccessTokensResource,
+    AccessTokensDocument
+);
+
+#[derive(ApiResponse)]
+pub enum AccessTokensResponse {
+    /// The customer is authenticated; the access token carries its default company user.
+    #[oai(status = 201)]
+    Created(JsonApi<AccessTokensDocument>),
+}
+
+error_set!(
+    AccessTokensErrors:
+    POST_DATA_INVALID,
+    INVALID_TYPE,
+    INVALID_ACCESS_TOKEN,
+    AUTHENTICATION_FAILED,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    violation_example("username", Violation::BLANK),
+    violation_example("username", Violation::NOT_AN_EMAIL),
+    violation_example("password", Violation::BLANK),
+    LOGIN_BLOCKED,
+);
+
+pub struct AccessTokensApi;
+
+#[OpenApi(tag = "ApiTags::AccessTokens")]
+impl AccessTokensApi {
+    /// Authenticate as a customer.
+    ///
+    /// Exchanges a customer's e-mail and password for an access token and a refresh token.
+    /// The access token carries the customer's default company user (`idCompanyUser`), if
+    /// any. Wrong password, unknown e-mail and inactive account get the same 401/003. After
+    /// 10 failed attempts within 10 minutes for one e-mail or from one address, further
+    /// attempts get 429/4401 for 5 minutes.
+    #[oai(path = "/access-tokens", method = "post", operation_id = "createAccessToken")]
+    async fn create(
+        &self,
+        body: JsonApiRequest<AccessTokensRequest>,
+        _caller: OptionalBearer,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<AccessTokensResponse, ApiError<AccessTokensErrors>> {
+        let mut attributes = Attributes::new(&body.attributes);
+        let username = attributes.string("username");
+        if username.is_some_and(|u| !is_email(u)) {
+            attributes.violate("username", Violation::NOT_AN_EMAIL);
+        }
+        let password = attributes.string("password");
+        attributes.finish()?;
+        let (Some(username), Some(password)) = (username, password) else {
+            return Err(crate::error::Error::internal("validated attributes are missing").into());
+        };
+        let client = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string());
+        let issued =
+            state.sessions.login(&state.db, username, Password::new(password), client).await?;
+        let link = self_link(req, state.config.public_base_url.as_deref());
+        Ok(AccessTokensResponse::Created(JsonApi(AccessTokensDocument::new(issued, link))))
+    }
+}

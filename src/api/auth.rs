@@ -1,0 +1,94 @@
+//! The bearer extractors (spec §1.4 step 5). A handler that receives [`Bearer`] holds a
+//! verified identity; [`OptionalBearer`] serves unprotected operations, where a token that
+//! is sent is still checked.
+
+use std::sync::Arc;
+
+use poem::{Request, RequestBody, http::header};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaSecurityScheme, Registry},
+};
+
+use crate::{app::AppState, auth::tokens::Identity, error::Error};
+
+/// The name of the security scheme in the OpenAPI document.
+pub const SCHEME: &str = "BearerAuth";
+
+/// The verified identity of the caller of a protected operation.
+pub struct Bearer(pub Identity);
+
+/// The identity of the caller of an unprotected operation, if it sent a token.
+pub struct OptionalBearer(pub Option<Identity>);
+
+/// Reads and verifies the `Authorization` header: `None` when it is absent.
+fn identity(req: &Request) -> Result<Option<Identity>, Error> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let state =
+        req.data::<Arc<AppState>>().ok_or_else(|| Error::internal("no application state"))?;
+    // RFC 9110 §11.1: the scheme is case-insensitive; one token, nothing after it.
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty() && !token.contains(' '))
+        .ok_or(Error::InvalidAccessToken)?;
+    let now = state.sessions.clock.now();
+    state.sessions.tokens.verify(token, now).map(Some).map_err(|_| Error::InvalidAccessToken)
+}
+
+impl<'a> ApiExtractor<'a> for Bearer {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            SCHEME,
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some(
+                    "An access token from `POST /access-tokens` (customer) or \
+                     `POST /company-user-access-tokens` (company user).",
+                ),
+                name: None,
+                key_in: None,
+                scheme: Some("bearer"),
+                bearer_format: Some("JWT"),
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(Self(identity(req)?.ok_or(Error::MissingAccessToken)?))
+    }
+}
+
+impl<'a> ApiExtractor<'a> for OptionalBearer {
+    // Not a security requirement of the operation: it works without a token.
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::PoemExtractor];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(Self(identity(req)?))
+    }
+}

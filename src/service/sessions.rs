@@ -1,0 +1,342 @@
+//! Sessions: logging in, refreshing with rotation and reuse detection, revoking, purging
+//! (spec §2.3, §3.1, §3.3, §3.4). Access tokens are stateless JWTs; refresh tokens are
+//! random secrets of which only a SHA-256 hash is stored.
+
+use std::sync::Arc;
+
+use aws_lc_rs::{digest, rand::SecureRandom};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use entity::{company_user, customer, refresh_token};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{membership, throttle};
+use crate::{
+    auth::{
+        password::{self, Password},
+        tokens::{Identity, TokenKind, TokenService},
+    },
+    clock::Clock,
+    dataset::normalize_email,
+    error::Error,
+};
+
+/// What issuing a session needs, built once at start-up.
+pub struct Sessions {
+    pub tokens: TokenService,
+    pub clock: Arc<Clock>,
+    /// Refresh-token lifetime, seconds.
+    pub refresh_ttl: i64,
+    /// The client id recorded with refresh tokens (the tokens' audience).
+    pub client_id: String,
+    pub throttle: throttle::Policy,
+}
+
+/// A freshly issued pair of tokens.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    /// The company user the access token carries, if any.
+    pub company_user: Option<Uuid>,
+}
+
+/// 256 random bits, URL-safe.
+fn new_secret() -> Result<String, Error> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::internal("no randomness"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The stored form of a refresh token.
+fn hash(secret: &str) -> String {
+    let digest = digest::digest(&digest::SHA256, secret.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Sessions {
+    fn scope(kind: TokenKind) -> &'static str {
+        match kind {
+            TokenKind::Customer => "customer",
+            TokenKind::CompanyUser => "company_user",
+        }
+    }
+
+    /// Stores a new refresh token of `family` and returns its secret and row id.
+    async fn store_refresh_token(
+        &self,
+        db: &impl ConnectionTrait,
+        family: Uuid,
+        identity: &Identity,
+        company_user_id: Option<i32>,
+        now: i64,
+    ) -> Result<(String, i64), Error> {
+        let secret = new_secret()?;
+        let row = refresh_token::ActiveModel {
+            token_hash: Set(hash(&secret)),
+            family_id: Set(family),
+            customer_id: Set(identity.customer_id),
+            company_user_id: Set(company_user_id),
+            scopes: Set(Self::scope(identity.kind).to_owned()),
+            client_id: Set(self.client_id.clone()),
+            issued_at: Set(now),
+            expires_at: Set(now.saturating_add(self.refresh_ttl)),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        Ok((secret, row.id))
+    }
+
+    fn access_token(&self, identity: &Identity, now: i64) -> Result<String, Error> {
+        self.tokens.issue(identity, now).map_err(Error::internal)
+    }
+
+    /// Starts a new token family for `identity`.
+    pub async fn start(
+        &self,
+        db: &impl ConnectionTrait,
+        identity: Identity,
+        company_user_id: Option<i32>,
+    ) -> Result<Issued, Error> {
+        let now = self.clock.now();
+        let (refresh_token, _) =
+            self.store_refresh_token(db, Uuid::new_v4(), &identity, company_user_id, now).await?;
+        Ok(Issued {
+            access_token: self.access_token(&identity, now)?,
+            refresh_token,
+            expires_in: self.tokens.lifetime(),
+            company_user: identity.company_user,
+        })
+    }
+
+    /// The identity of a customer token: the customer with its default company user.
+    async fn customer_identity(
+        db: &impl ConnectionTrait,
+        customer: &customer::Model,
+    ) -> Result<Identity, Error> {
+        Ok(Identity {
+            customer_id: customer.id,
+            customer_reference: customer.customer_reference.clone(),
+            company_user: membership::default_company_user(db, customer.id).await?,
+            kind: TokenKind::Customer,
+        })
+    }
+
+    /// `POST /access-tokens`: checks the password (Argon2id, off the async workers, against a
+    /// dummy hash for unknown e-mails) and the login blocking.
+    pub async fn login(
+        &self,
+        db: &DatabaseConnection,
+        username: &str,
+        password: Password,
+        client_address: Option<String>,
+    ) -> Result<Issued, Error> {
+        let now = self.clock.now();
+        let email = normalize_email(username);
+        let email_subject = format!("email:{email}");
+        let mut subjects = vec![email_subject.clone()];
+        subjects.extend(client_address.map(|a| format!("ip:{a}")));
+        if throttle::is_blocked(db, &subjects, now).await? {
+            tracing::warn!(target: "glue_auth::audit", event = "login_blocked", "login blocked");
+            return Err(Error::LoginBlocked);
+        }
+        let found = customer::Entity::find()
+            .filter(customer::Column::EmailNormalized.eq(&email))
+            .one(db)
+            .await?;
+        let stored = found.as_ref().and_then(|c| c.password_hash.clone());
+        let matches =
+            tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
+                .await
+                .map_err(Error::internal)?;
+        match found {
+            Some(customer) if matches && customer.is_active => {
+                throttle::clear(db, &email_subject).await?;
+                let identity = Self::customer_identity(db, &customer).await?;
+                tracing::info!(
+                    target: "glue_auth::audit",
+                    event = "login_succeeded",
+                    customer = %customer.customer_reference,
+                    "login"
+                );
+                self.start(db, identity, None).await
+            }
+            _ => {
+                throttle::record_failure(db, &subjects, now, self.throttle).await?;
+                tracing::info!(target: "glue_auth::audit", event = "login_failed", "login failed");
+                Err(Error::AuthenticationFailed)
+            }
+        }
+    }
+
+    /// `POST /refresh-tokens`: rotates the presented token. A token already rotated is a
+    /// reuse: its whole family is revoked. Of concurrent refreshes with one token exactly one
+    /// wins, by a conditional update in the database (so across instances too).
+    pub async fn refresh(&self, db: &DatabaseConnection, presented: &str) -> Result<Issued, Error> {
+        let now = self.clock.now();
+        let Some(token) = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(hash(presented)))
+            .one(db)
+            .await?
+        else {
+            return Err(Error::RefreshFailed);
+        };
+        if token.revoked_at.is_some() {
+            if token.rotated_into_id.is_some() {
+                self.revoke_family(db, token.family_id, now).await?;
+                tracing::warn!(
+                    target: "glue_auth::audit",
+                    event = "refresh_reuse_detected",
+                    family = %token.family_id,
+                    "a rotated refresh token was presented again: its family is revoked"
+                );
+            }
+            return Err(Error::RefreshFailed);
+        }
+        if token.expires_at <= now {
+            return Err(Error::RefreshFailed);
+        }
+        let Some(customer) =
+            customer::Entity::find_by_id(token.customer_id).one(db).await?.filter(|c| c.is_active)
+        else {
+            return Err(Error::RefreshFailed);
+        };
+        let identity = match token.company_user_id {
+            None => Self::customer_identity(db, &customer).await?,
+            // A company-user token refreshes only while the membership is usable.
+            Some(id) => {
+                let Some(member) = membership::usable_by_id(db, customer.id, id).await? else {
+                    return Err(Error::RefreshFailed);
+                };
+                Identity {
+                    customer_id: customer.id,
+                    customer_reference: customer.customer_reference.clone(),
+                    company_user: Some(member.uuid),
+                    kind: TokenKind::CompanyUser,
+                }
+            }
+        };
+
+        let txn = db.begin().await?;
+        let claimed = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+            .filter(refresh_token::Column::Id.eq(token.id))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            // Another refresh with the same token won the race.
+            txn.rollback().await?;
+            return Err(Error::RefreshFailed);
+        }
+        let (refresh_token, new_id) = self
+            .store_refresh_token(&txn, token.family_id, &identity, token.company_user_id, now)
+            .await?;
+        refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RotatedIntoId, Expr::value(new_id))
+            .filter(refresh_token::Column::Id.eq(token.id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        tracing::info!(
+            target: "glue_auth::audit",
+            event = "refresh",
+            customer = %identity.customer_reference,
+            "refresh token rotated"
+        );
+        Ok(Issued {
+            access_token: self.access_token(&identity, now)?,
+            refresh_token,
+            expires_in: self.tokens.lifetime(),
+            company_user: identity.company_user,
+        })
+    }
+
+    async fn revoke_family(
+        &self,
+        db: &impl ConnectionTrait,
+        family: Uuid,
+        now: i64,
+    ) -> Result<(), Error> {
+        refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+            .filter(refresh_token::Column::FamilyId.eq(family))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(db)
+            .await?;
+        Ok(())
+    }
+
+    /// `DELETE /refresh-tokens/{refreshToken}`: revokes it if it is the caller's customer's;
+    /// anything else is left alone, silently.
+    pub async fn revoke(
+        &self,
+        db: &impl ConnectionTrait,
+        customer_id: i32,
+        presented: &str,
+    ) -> Result<(), Error> {
+        let revoked = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RevokedAt, Expr::value(self.clock.now()))
+            .filter(refresh_token::Column::TokenHash.eq(hash(presented)))
+            .filter(refresh_token::Column::CustomerId.eq(customer_id))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(db)
+            .await?;
+        tracing::info!(target: "glue_auth::audit", event = "revoke", count = revoked.rows_affected, "refresh token revoked");
+        Ok(())
+    }
+
+    /// `DELETE /refresh-tokens/mine`: revokes every live refresh token of the customer,
+    /// including those issued for its company users.
+    pub async fn revoke_all(
+        &self,
+        db: &impl ConnectionTrait,
+        customer_id: i32,
+    ) -> Result<(), Error> {
+        let revoked = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RevokedAt, Expr::value(self.clock.now()))
+            .filter(refresh_token::Column::CustomerId.eq(customer_id))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(db)
+            .await?;
+        tracing::info!(target: "glue_auth::audit", event = "revoke_all", count = revoked.rows_affected, "refresh tokens revoked");
+        Ok(())
+    }
+
+    /// Starts a company-user session for the caller's membership `uuid` (spec §3.2).
+    pub async fn company_user_session(
+        &self,
+        db: &impl ConnectionTrait,
+        caller: &Identity,
+        uuid: Uuid,
+    ) -> Result<Option<(Issued, company_user::Model)>, Error> {
+        let Some(member) = membership::usable_by_uuid(db, caller.customer_id, uuid).await? else {
+            return Ok(None);
+        };
+        let identity = Identity {
+            customer_id: caller.customer_id,
+            customer_reference: caller.customer_reference.clone(),
+            company_user: Some(member.uuid),
+            kind: TokenKind::CompanyUser,
+        };
+        let issued = self.start(db, identity, Some(member.id)).await?;
+        Ok(Some((issued, member)))
+    }
+}
+
+/// Deletes refresh tokens that expired before `now`; live tokens are never touched (revoked
+/// but unexpired ones are kept too: reuse detection needs them).
+pub async fn purge_expired(db: &impl ConnectionTrait, now: i64) -> Result<u64, Error> {
+    let deleted = refresh_token::Entity::delete_many()
+        .filter(refresh_token::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
