@@ -51,6 +51,8 @@ pub enum Command {
         /// The dataset file.
         file: PathBuf,
     },
+    /// Delete refresh tokens that have expired (live ones are never touched).
+    PurgeTokens,
     /// Add customers, set their passwords, (de)activate them.
     #[command(subcommand)]
     Customer(admin::CustomerCommand),
@@ -128,6 +130,11 @@ async fn dispatch(cli: Cli) -> Result<(), BoxError> {
                 "imported {} customers, {} companies, {} business units, {} addresses, {} roles, {} company users",
                 s.customers, s.companies, s.business_units, s.addresses, s.roles, s.company_users
             );
+        }
+        Command::PurgeTokens => {
+            let db = db::connect(&config.database_url_or("glue-auth.db"), &config).await?;
+            let purged = crate::service::sessions::purge_expired(&db, crate::clock::now()).await?;
+            println!("purged {purged} expired refresh tokens");
         }
         Command::Customer(cmd) => admin::customer(&config, cmd).await?,
         Command::Company(cmd) => admin::company(&config, cmd).await?,

@@ -1,10 +1,10 @@
 //! The test application: the real service on a real socket (port 0), on a fresh SQLite file
 //! or a fresh PostgreSQL database, with one helper per kind of request.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use clap::Parser;
-use glue_auth::{app::App, cli::Cli, config::Config};
+use glue_auth::{app::App, cli::Cli, clock::Clock, config::Config};
 use reqwest::{Method, RequestBuilder, Response};
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
@@ -23,7 +23,10 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
-    _data_dir: TempDir,
+    pub database_url: String,
+    /// The service's clock: tests move it forward instead of sleeping.
+    pub clock: Arc<Clock>,
+    pub data_dir: TempDir,
     _stop: oneshot::Sender<()>,
 }
 
@@ -71,17 +74,31 @@ impl TestApp {
     pub async fn spawn_with(db: Db, test: &str, extra: &[&str]) -> Option<Self> {
         let data_dir = tempfile::tempdir().expect("a temporary directory");
         let database_url = fresh_database(db, data_dir.path(), test).await?;
-        let config = config(data_dir.path(), &database_url, extra);
+        Some(Self::spawn_on(&database_url, data_dir, extra).await)
+    }
+
+    /// Starts the service on an existing database (a second instance, another key set).
+    pub async fn spawn_on(database_url: &str, data_dir: TempDir, extra: &[&str]) -> Self {
+        let config = config(data_dir.path(), database_url, extra);
         let conn =
-            glue_auth::db::connect(&database_url, &config).await.expect("connect and migrate");
-        let app = App::build(config, conn.clone()).await.expect("bind");
+            glue_auth::db::connect(database_url, &config).await.expect("connect and migrate");
+        let clock = Arc::new(Clock::default());
+        let app = App::build_with_clock(config, conn.clone(), clock.clone()).await.expect("start");
         let addr = app.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run(async move {
             let _ = stopped.await;
         }));
         let client = reqwest::Client::builder().build().expect("an HTTP client");
-        Some(Self { addr, client, db: conn, _data_dir: data_dir, _stop: stop })
+        Self {
+            addr,
+            client,
+            db: conn,
+            database_url: database_url.to_owned(),
+            clock,
+            data_dir,
+            _stop: stop,
+        }
     }
 
     /// Starts the service with the demo dataset loaded.
@@ -114,6 +131,89 @@ impl TestApp {
     }
 }
 
+/// The JSON:API body of a POST.
+pub fn document(ty: &str, attributes: Value) -> Value {
+    serde_json::json!({"data": {"type": ty, "attributes": attributes}})
+}
+
+impl TestApp {
+    /// `POST path` with a JSON:API document and an optional bearer token.
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
+        let mut req = self
+            .request(Method::POST, path)
+            .header("content-type", "application/vnd.api+json")
+            .body(body.to_string());
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        Answer::of(req.send().await.expect("answered")).await
+    }
+
+    /// `GET path` with an optional bearer token.
+    pub async fn get_as(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut req = self.request(Method::GET, path);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        Answer::of(req.send().await.expect("answered")).await
+    }
+
+    /// `DELETE path` with an optional bearer token.
+    pub async fn delete_as(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut req = self.request(Method::DELETE, path);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        Answer::of(req.send().await.expect("answered")).await
+    }
+
+    /// `POST /access-tokens`.
+    pub async fn login(&self, username: &str, password: &str) -> Answer {
+        let body = document(
+            "access-tokens",
+            serde_json::json!({"username": username, "password": password}),
+        );
+        self.post("/access-tokens", &body, None).await
+    }
+
+    /// Logs in a demo persona (password `change123`): (access token, refresh token).
+    pub async fn tokens_of(&self, email: &str) -> (String, String) {
+        let answer = self.login(email, "change123").await;
+        assert_eq!(answer.status, 201, "login of {email}: {}", answer.body);
+        answer.tokens()
+    }
+
+    /// `POST /refresh-tokens`.
+    pub async fn refresh(&self, refresh_token: &str) -> Answer {
+        let body = document("refresh-tokens", serde_json::json!({"refreshToken": refresh_token}));
+        self.post("/refresh-tokens", &body, None).await
+    }
+}
+
+/// Sends raw bytes and reads the whole answer (the request should ask to close).
+pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // The server may answer before it has read everything: ignore a reset while writing.
+    let _ = stream.write_all(request).await;
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The claims and header of a JWT, decoded without verification (to look at them).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let mut parts = token.split('.');
+    let mut next = || -> Value {
+        let bytes = URL_SAFE_NO_PAD.decode(parts.next().expect("a JWT part")).expect("base64url");
+        serde_json::from_slice(&bytes).expect("JSON")
+    };
+    let header = next();
+    let claims = next();
+    (header, claims)
+}
+
 /// An answer, read whole: status, headers and the JSON body.
 pub struct Answer {
     pub status: u16,
@@ -137,6 +237,15 @@ impl Answer {
             })
         };
         Self { status, headers, body }
+    }
+
+    /// The access and refresh token of a token answer.
+    pub fn tokens(&self) -> (String, String) {
+        let attributes = &self.body["data"]["attributes"];
+        (
+            attributes["accessToken"].as_str().expect("an access token").to_owned(),
+            attributes["refreshToken"].as_str().expect("a refresh token").to_owned(),
+        )
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -7,6 +7,7 @@ mod helpers;
 mod postgres;
 
 mod cli;
+mod customer_auth;
 mod import;
 mod openapi;
 mod pipeline;

@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 
-use super::helpers::{Answer, Db, TestApp, on_both_databases};
+use super::helpers::{Answer, Db, TestApp, on_both_databases, raw_http};
 
 on_both_databases!(
     an_unknown_route_answers_404_in_the_envelope,
@@ -112,17 +112,6 @@ async fn a_body_over_the_limit_answers_413_before_routing(db: Db, test: &str) {
         None,
         "Not Found",
     );
-}
-
-/// Sends raw bytes and reads the whole answer (the server closes after it).
-async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    // The server may answer 413 before it has read everything: ignore a reset while writing.
-    let _ = stream.write_all(request).await;
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn a_trailing_slash_is_ignored(db: Db, test: &str) {

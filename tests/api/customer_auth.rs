@@ -1,0 +1,629 @@
+//! Customer authentication (spec §2, §3.1, §3.3, §3.4, §3.7): logins, tokens, refresh with
+//! rotation and reuse detection, revocation, blocking, keys.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde_json::{Value, json};
+
+use super::helpers::{Answer, Db, TestApp, document, jwt_parts, on_both_databases, raw_http};
+use glue_auth::auth::{
+    keys::KeySet,
+    tokens::{Identity, TokenKind, TokenService},
+};
+
+on_both_databases!(
+    every_demo_persona_logs_in_with_its_default_company_user,
+    the_e_mail_is_matched_without_regard_to_case,
+    wrong_password_unknown_e_mail_and_inactive_customer_all_get_003,
+    login_attributes_are_checked_with_901,
+    the_422_reason_phrase_is_unprocessable_content,
+    ten_failures_for_one_e_mail_block_it_until_the_block_time_passes,
+    ten_failures_from_one_address_block_that_address_only,
+    an_expired_access_token_gets_001,
+    forged_and_foreign_tokens_get_001,
+    malformed_authorization_headers_get_001_and_an_absent_one_002,
+    a_token_sent_to_an_unprotected_operation_is_still_checked,
+    refresh_rotates_the_token_and_the_old_one_gets_004,
+    refresh_with_a_rotated_token_revokes_the_whole_family,
+    twenty_concurrent_refreshes_of_one_token_let_exactly_one_win,
+    an_expired_refresh_token_gets_004,
+    refresh_attributes_are_checked_with_901,
+    deleting_a_refresh_token_revokes_only_the_callers_own,
+    deleting_mine_revokes_every_refresh_token_of_the_customer,
+    customers_shows_the_caller_alone,
+    purging_removes_expired_refresh_tokens_only,
+    the_jwks_verifies_tokens_with_an_independent_verifier,
+    key_rotation_keeps_old_tokens_valid_and_a_removed_key_ends_them,
+);
+
+/// (e-mail, the company user the customer token must carry).
+const PERSONAS: [(&str, Option<&str>); 13] = [
+    ("sonia@acme.com", Some("ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac")),
+    ("bill.martin@acme.com", None),
+    ("Trever.m@acme.com", Some("3c79dd9f-dc74-559c-88d5-449660b51132")),
+    ("Solomon@acme.com", Some("2816dcbd-855e-567e-b26f-4d57f3310bb8")),
+    ("Richi@acme.com", Some("3db9f6fd-fdec-5605-a982-8d8ea979041c")),
+    // Karl's BoB-Hotel membership is inactive: his Acme one is carried.
+    ("karl@acme.com", Some("46355100-0a82-5fdb-896e-5c0ce70de816")),
+    ("Sarah@acme.com", Some("b61c4549-7491-5d26-b8c7-639950a710c7")),
+    ("Elizabet@acme.com", Some("ee4423bd-fdd6-51d2-b6b4-eddd4a133d15")),
+    ("donald@acme.com", Some("c615f85e-75c3-5540-9a7e-cf6d293b764b")),
+    ("arnold@acme.com", Some("4ac44bbf-b8f3-542f-8be5-84964cb83d87")),
+    ("kevin@acme.com", Some("1b4d012d-efc1-5a34-9329-a4468ace93d2")),
+    ("emma@acme.com", Some("a72c1064-d283-57f4-a4c4-03e747b7bf25")),
+    // Anne's default is BoB-Hotel Mitte, though her Acme membership is older.
+    ("anne.boleyn@acme.com", Some("c7c148a6-5181-5ac4-b2a7-1bf91242ab12")),
+];
+
+async fn every_demo_persona_logs_in_with_its_default_company_user(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    for (email, company_user) in PERSONAS {
+        let answer = app.login(email, "change123").await;
+        assert_eq!(answer.status, 201, "{email}: {}", answer.body);
+        assert_eq!(answer.header("content-type"), Some("application/vnd.api+json"));
+        let data = &answer.body["data"];
+        assert_eq!(data["type"], "access-tokens");
+        assert_eq!(data["id"], Value::Null);
+        assert_eq!(data["links"]["self"], app.url("/access-tokens"));
+        let attributes = data["attributes"].as_object().unwrap();
+        let mut names: Vec<&str> = attributes.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["accessToken", "expiresIn", "idCompanyUser", "refreshToken", "tokenType"]
+        );
+        assert_eq!(attributes["tokenType"], "Bearer");
+        assert_eq!(attributes["expiresIn"], 28800);
+        assert_eq!(attributes["idCompanyUser"], json!(company_user), "{email}");
+        assert!(attributes["refreshToken"].as_str().unwrap().len() >= 43, "256 bits");
+
+        let (header, claims) = jwt_parts(attributes["accessToken"].as_str().unwrap());
+        assert_eq!(
+            (header["alg"].as_str(), header["typ"].as_str()),
+            (Some("ES256"), Some("at+jwt"))
+        );
+        assert!(header["kid"].is_string());
+        assert_eq!(claims["iss"], "glue-auth");
+        assert_eq!(claims["aud"], "frontend");
+        assert_eq!(claims["scopes"], json!(["customer"]));
+        assert!(claims["jti"].as_str().unwrap().len() >= 32);
+        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 28800);
+        let sub: Value =
+            serde_json::from_str(claims["sub"].as_str().expect("sub is a string")).unwrap();
+        assert_eq!(sub["id_company_user"], json!(company_user));
+        assert_eq!(sub["id_agent"], Value::Null);
+        assert!(sub["customer_reference"].as_str().unwrap().starts_with("DE--"));
+        assert!(sub["id_customer"].is_i64());
+    }
+}
+
+async fn the_e_mail_is_matched_without_regard_to_case(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    assert_eq!(app.login("SONIA@Acme.com", "change123").await.status, 201);
+    assert_eq!(app.login("trever.m@acme.com", "change123").await.status, 201);
+}
+
+async fn wrong_password_unknown_e_mail_and_inactive_customer_all_get_003(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let cases = [
+        ("sonia@acme.com", "wrong"),
+        ("nobody@acme.com", "change123"),
+        ("lena.inactive@acme.com", "change123"),
+    ];
+    let mut bodies = Vec::new();
+    for (email, password) in cases {
+        let answer = app.login(email, password).await;
+        answer.assert_error(401, Some("003"), "Failed to authenticate user.");
+        assert_eq!(answer.header("www-authenticate"), Some(r#"Bearer realm="Access to shop API""#));
+        bodies.push(answer.body);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "one answer for all three");
+}
+
+async fn login_attributes_are_checked_with_901(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let cases: [(Value, &[&str]); 6] = [
+        (
+            json!({"username": "", "password": "x"}),
+            &["username => This value should not be blank."],
+        ),
+        (
+            json!({"username": "sonia", "password": "x"}),
+            &["username => This value is not a valid email address."],
+        ),
+        (
+            json!({"username": "sonia@acme.com", "password": ""}),
+            &["password => This value should not be blank."],
+        ),
+        (json!({}), &["username => This field is missing.", "password => This field is missing."]),
+        (
+            json!({"username": 5, "password": null}),
+            &[
+                "username => This value should be of type string.",
+                "password => This value should not be blank.",
+            ],
+        ),
+        (
+            json!({"username": "  ", "password": "   "}),
+            &[
+                "username => This value should not be blank.",
+                "password => This value should not be blank.",
+            ],
+        ),
+    ];
+    for (attributes, details) in cases {
+        let answer =
+            app.post("/access-tokens", &document("access-tokens", attributes.clone()), None).await;
+        assert_eq!(answer.status, 422, "{attributes}: {}", answer.body);
+        let got: Vec<&str> = answer.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert_eq!((e["code"].as_str(), e["status"].as_u64()), (Some("901"), Some(422)));
+                e["detail"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(got, details, "{attributes}");
+    }
+    // Body shape comes first (400), then the type (400).
+    app.post("/access-tokens", &json!({"data": {"type": "access-tokens"}}), None)
+        .await
+        .assert_error(400, None, "Post data is invalid.");
+    app.post("/access-tokens", &document("refresh-tokens", json!({})), None).await.assert_error(
+        400,
+        None,
+        "Invalid type.",
+    );
+    Answer::of(app.post_raw("/access-tokens", "{not json").await).await.assert_error(
+        400,
+        None,
+        "Post data is invalid.",
+    );
+    Answer::of(app.post_raw("/access-tokens", "").await).await.assert_error(
+        400,
+        None,
+        "Post data is invalid.",
+    );
+}
+
+async fn the_422_reason_phrase_is_unprocessable_content(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let body = document("access-tokens", json!({"username": "", "password": ""})).to_string();
+    let request = format!(
+        "POST /access-tokens HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let raw = raw_http(app.addr, request.as_bytes()).await;
+    assert!(raw.starts_with("HTTP/1.1 422 Unprocessable Content\r\n"), "{raw}");
+    // A body sent without Content-Type is still read as JSON (Glue does so).
+    assert!(raw.contains("This value should not be blank."), "{raw}");
+}
+
+/// A client whose connections come from `127.0.0.<n>`.
+fn client_from(n: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
+        .build()
+        .unwrap()
+}
+
+async fn login_from(app: &TestApp, n: u8, email: &str, password: &str) -> Answer {
+    let body = document("access-tokens", json!({"username": email, "password": password}));
+    let resp = client_from(n)
+        .post(app.url("/access-tokens"))
+        .header("content-type", "application/vnd.api+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    Answer::of(resp).await
+}
+
+const BLOCKED: &str =
+    "Too many log in attempts from your address. Please wait 5 minutes before trying again.";
+
+async fn ten_failures_for_one_e_mail_block_it_until_the_block_time_passes(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    // From ten different addresses, so only the e-mail's counter reaches the limit.
+    for n in 2..12 {
+        login_from(&app, n, "sonia@acme.com", "wrong").await.assert_error(
+            401,
+            Some("003"),
+            "Failed to authenticate user.",
+        );
+    }
+    let blocked = login_from(&app, 20, "sonia@acme.com", "change123").await;
+    blocked.assert_error(429, Some("4401"), BLOCKED);
+    // Another e-mail from the same address is not blocked.
+    assert_eq!(login_from(&app, 20, "karl@acme.com", "change123").await.status, 201);
+    // Still blocked just before the block time ends; free after it.
+    app.clock.advance(299);
+    assert_eq!(login_from(&app, 21, "sonia@acme.com", "change123").await.status, 429);
+    app.clock.advance(2);
+    assert_eq!(login_from(&app, 21, "sonia@acme.com", "change123").await.status, 201);
+}
+
+async fn ten_failures_from_one_address_block_that_address_only(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    for i in 0..10 {
+        let answer = login_from(&app, 30, &format!("nobody{i}@acme.com"), "x").await;
+        answer.assert_error(401, Some("003"), "Failed to authenticate user.");
+    }
+    login_from(&app, 30, "sonia@acme.com", "change123").await.assert_error(
+        429,
+        Some("4401"),
+        BLOCKED,
+    );
+    assert_eq!(login_from(&app, 31, "sonia@acme.com", "change123").await.status, 201);
+    // A window that has passed starts counting again from one.
+    app.clock.advance(601);
+    for i in 0..9 {
+        assert_eq!(login_from(&app, 30, &format!("again{i}@acme.com"), "x").await.status, 401);
+    }
+    assert_eq!(login_from(&app, 30, "sonia@acme.com", "change123").await.status, 201);
+}
+
+async fn an_expired_access_token_gets_001(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (token, _) = app.tokens_of("sonia@acme.com").await;
+    assert_eq!(app.get_as("/customers", Some(&token)).await.status, 200);
+    app.clock.advance(28_800 + 31);
+    app.get_as("/customers", Some(&token)).await.assert_error(
+        401,
+        Some("001"),
+        "Invalid access token.",
+    );
+}
+
+/// A token service on the app's own key, with other settings.
+fn service_on_app_key(app: &TestApp, issuer: &str, audience: &str) -> TokenService {
+    let keys = KeySet::load(&[], app.data_dir.path()).unwrap();
+    TokenService::new(keys, issuer, audience, 28_800)
+}
+
+fn sonia() -> Identity {
+    Identity {
+        customer_id: 1,
+        customer_reference: "DE--21".into(),
+        company_user: None,
+        kind: TokenKind::Customer,
+    }
+}
+
+async fn forged_and_foreign_tokens_get_001(db: Db, test: &str) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let now = glue_auth::clock::now();
+    let (good, _) = app.tokens_of("sonia@acme.com").await;
+    let (header, claims) = jwt_parts(&good);
+    let signing_input = |h: &Value, c: &Value| {
+        format!("{}.{}", B64.encode(h.to_string()), B64.encode(c.to_string()))
+    };
+
+    let mut none_header = header.clone();
+    none_header["alg"] = json!("none");
+    let alg_none = format!("{}.", signing_input(&none_header, &claims));
+
+    // HS256 keyed with the public key (the classic algorithm confusion).
+    let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let public = jwks["keys"][0].to_string();
+    let mut hs_header = header.clone();
+    hs_header["alg"] = json!("HS256");
+    let input = signing_input(&hs_header, &claims);
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, public.as_bytes());
+    let hs256 = format!("{input}.{}", B64.encode(aws_lc_rs::hmac::sign(&key, input.as_bytes())));
+
+    let mut tampered_claims = claims.clone();
+    tampered_claims["scopes"] = json!(["company_user"]);
+    let tampered = format!(
+        "{}.{}",
+        signing_input(&header, &tampered_claims),
+        good.rsplit('.').next().unwrap()
+    );
+
+    let stranger_dir = tempfile::tempdir().unwrap();
+    let stranger = TokenService::new(
+        KeySet::load(&[], stranger_dir.path()).unwrap(),
+        "glue-auth",
+        "frontend",
+        28_800,
+    );
+    let unknown_key = stranger.issue(&sonia(), now).unwrap();
+    let other_audience =
+        service_on_app_key(&app, "glue-auth", "backoffice").issue(&sonia(), now).unwrap();
+    let other_issuer =
+        service_on_app_key(&app, "someone-else", "frontend").issue(&sonia(), now).unwrap();
+    let from_the_future =
+        service_on_app_key(&app, "glue-auth", "frontend").issue(&sonia(), now + 3600).unwrap();
+
+    for (what, token) in [
+        ("alg none", alg_none),
+        ("HS256 with the public key", hs256),
+        ("tampered claims", tampered),
+        ("unknown key", unknown_key),
+        ("other audience", other_audience),
+        ("other issuer", other_issuer),
+        ("issued in the future", from_the_future),
+        ("garbage", "not.a.jwt".to_owned()),
+    ] {
+        let answer = app.get_as("/customers", Some(&token)).await;
+        assert_eq!(answer.status, 401, "{what}: {}", answer.body);
+        answer.assert_error(401, Some("001"), "Invalid access token.");
+    }
+    // A token made by the same key and settings is accepted: the refusals above are real.
+    let genuine = service_on_app_key(&app, "glue-auth", "frontend").issue(&sonia(), now).unwrap();
+    assert_eq!(app.get_as("/customers", Some(&genuine)).await.status, 200);
+}
+
+async fn malformed_authorization_headers_get_001_and_an_absent_one_002(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (token, _) = app.tokens_of("sonia@acme.com").await;
+    for header in [
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        format!("Bearer {token} {token}"),
+        format!("Basic {token}"),
+        token.clone(),
+        String::new(),
+    ] {
+        let resp = app
+            .request(reqwest::Method::GET, "/customers")
+            .header("authorization", &header)
+            .send()
+            .await
+            .unwrap();
+        Answer::of(resp).await.assert_error(401, Some("001"), "Invalid access token.");
+    }
+    let resp = app
+        .request(reqwest::Method::GET, "/customers")
+        .header("authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the scheme is case-insensitive (RFC 9110)");
+    app.get_as("/customers", None).await.assert_error(403, Some("002"), "Missing access token.");
+}
+
+async fn a_token_sent_to_an_unprotected_operation_is_still_checked(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let body =
+        document("access-tokens", json!({"username": "sonia@acme.com", "password": "change123"}));
+    app.post("/access-tokens", &body, Some("nonsense")).await.assert_error(
+        401,
+        Some("001"),
+        "Invalid access token.",
+    );
+    let (token, refresh) = app.tokens_of("karl@acme.com").await;
+    assert_eq!(app.post("/access-tokens", &body, Some(&token)).await.status, 201);
+    let refresh_body = document("refresh-tokens", json!({"refreshToken": refresh}));
+    app.post("/refresh-tokens", &refresh_body, Some("nonsense")).await.assert_error(
+        401,
+        Some("001"),
+        "Invalid access token.",
+    );
+}
+
+async fn refresh_rotates_the_token_and_the_old_one_gets_004(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (_, first) = app.tokens_of("sonia@acme.com").await;
+    let answer = app.refresh(&first).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let data = &answer.body["data"];
+    assert_eq!((data["type"].as_str(), &data["id"]), (Some("refresh-tokens"), &Value::Null));
+    assert_eq!(data["links"]["self"], app.url("/refresh-tokens"));
+    assert_eq!(data["attributes"]["idCompanyUser"], "ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac");
+    assert_eq!(data["attributes"]["expiresIn"], 28800);
+    let (access, second) = answer.tokens();
+    assert_ne!(first, second);
+    assert_eq!(app.get_as("/customers", Some(&access)).await.status, 200);
+    app.refresh(&first).await.assert_error(401, Some("004"), "Failed to refresh token.");
+    app.refresh("never-issued").await.assert_error(401, Some("004"), "Failed to refresh token.");
+}
+
+async fn refresh_with_a_rotated_token_revokes_the_whole_family(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (_, first) = app.tokens_of("sonia@acme.com").await;
+    let (_, other_login) = app.tokens_of("sonia@acme.com").await;
+    let (_, second) = app.refresh(&first).await.tokens();
+    let (_, third) = app.refresh(&second).await.tokens();
+    // An attacker replays the first token: the family, including the live third, dies.
+    app.refresh(&first).await.assert_error(401, Some("004"), "Failed to refresh token.");
+    app.refresh(&third).await.assert_error(401, Some("004"), "Failed to refresh token.");
+    // Another login is another family and lives on.
+    assert_eq!(app.refresh(&other_login).await.status, 201);
+}
+
+async fn twenty_concurrent_refreshes_of_one_token_let_exactly_one_win(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (_, token) = app.tokens_of("sonia@acme.com").await;
+    let app = std::sync::Arc::new(app);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (app, token) = (app.clone(), token.clone());
+            tokio::spawn(async move { app.refresh(&token).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        if answer.status != 201 {
+            answer.assert_error(401, Some("004"), "Failed to refresh token.");
+        }
+        statuses.push(answer.status);
+    }
+    // Requests that read the token after the winner rotated it are reuses (spec §2.3) and
+    // may revoke the family; the point here is that no second pair of tokens is issued.
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+}
+
+async fn an_expired_refresh_token_gets_004(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (_, token) = app.tokens_of("sonia@acme.com").await;
+    app.clock.advance(2_592_000);
+    app.refresh(&token).await.assert_error(401, Some("004"), "Failed to refresh token.");
+}
+
+async fn refresh_attributes_are_checked_with_901(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    for (attributes, detail) in [
+        (json!({"refreshToken": ""}), "refreshToken => This value should not be blank."),
+        (json!({"refreshToken": null}), "refreshToken => This value should not be blank."),
+        (json!({}), "refreshToken => This field is missing."),
+        (json!({"refreshToken": 12}), "refreshToken => This value should be of type string."),
+    ] {
+        let answer =
+            app.post("/refresh-tokens", &document("refresh-tokens", attributes), None).await;
+        answer.assert_error(422, Some("901"), detail);
+    }
+}
+
+async fn deleting_a_refresh_token_revokes_only_the_callers_own(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (sonia, sonias_refresh) = app.tokens_of("sonia@acme.com").await;
+    let (bill, bills_refresh) = app.tokens_of("bill.martin@acme.com").await;
+    // Someone else's token: 204, and nothing happens to it.
+    let answer = app.delete_as(&format!("/refresh-tokens/{bills_refresh}"), Some(&sonia)).await;
+    assert_eq!((answer.status, &answer.body), (204, &Value::Null));
+    let (_, bills_refresh) = app.refresh(&bills_refresh).await.tokens();
+    // Unknown: 204.
+    assert_eq!(app.delete_as("/refresh-tokens/unknown-token", Some(&sonia)).await.status, 204);
+    // Her own: revoked, and a later refresh is no reuse of a rotated token (plain 004).
+    assert_eq!(
+        app.delete_as(&format!("/refresh-tokens/{sonias_refresh}"), Some(&sonia)).await.status,
+        204
+    );
+    app.refresh(&sonias_refresh).await.assert_error(401, Some("004"), "Failed to refresh token.");
+    // Access tokens stay valid until they expire.
+    assert_eq!(app.get_as("/customers", Some(&sonia)).await.status, 200);
+    assert_eq!(app.refresh(&bills_refresh).await.status, 201);
+    // Without a token: 403/002; DELETE on the collection: 400.
+    app.delete_as(&format!("/refresh-tokens/{bills_refresh}"), None).await.assert_error(
+        403,
+        Some("002"),
+        "Missing access token.",
+    );
+    app.delete_as("/refresh-tokens", Some(&bill)).await.assert_error(
+        400,
+        None,
+        "Resource id is not specified.",
+    );
+}
+
+async fn deleting_mine_revokes_every_refresh_token_of_the_customer(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (sonia, first) = app.tokens_of("sonia@acme.com").await;
+    let (_, second) = app.tokens_of("sonia@acme.com").await;
+    let (_, karls) = app.tokens_of("karl@acme.com").await;
+    let answer = app.delete_as("/refresh-tokens/mine", Some(&sonia)).await;
+    assert_eq!((answer.status, &answer.body), (204, &Value::Null));
+    for token in [first, second] {
+        app.refresh(&token).await.assert_error(401, Some("004"), "Failed to refresh token.");
+    }
+    assert_eq!(app.refresh(&karls).await.status, 201);
+}
+
+async fn customers_shows_the_caller_alone(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (token, _) = app.tokens_of("sonia@acme.com").await;
+    let expected = json!({
+        "type": "customers", "id": "DE--21",
+        "attributes": {"firstName": "Sonia", "lastName": "Wagner", "email": "sonia@acme.com", "salutation": "Ms"},
+        "links": {"self": app.url("/customers/DE--21")}
+    });
+    let collection = app.get_as("/customers", Some(&token)).await;
+    assert_eq!(
+        collection.body,
+        json!({"data": [expected.clone()], "links": {"self": app.url("/customers")}})
+    );
+    let one = app.get_as("/customers/DE--21", Some(&token)).await;
+    assert_eq!(one.body, json!({"data": expected}));
+    app.get_as("/customers/DE--4", Some(&token)).await.assert_error(
+        404,
+        Some("402"),
+        "Customer not found.",
+    );
+    app.get_as("/customers/DE--21", None).await.assert_error(
+        403,
+        Some("002"),
+        "Missing access token.",
+    );
+}
+
+async fn purging_removes_expired_refresh_tokens_only(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (_, old) = app.tokens_of("sonia@acme.com").await;
+    app.clock.advance(2_592_000);
+    let (_, live) = app.tokens_of("sonia@acme.com").await;
+    let purged =
+        glue_auth::service::sessions::purge_expired(&app.db, app.clock.now()).await.unwrap();
+    assert_eq!(purged, 1);
+    app.refresh(&old).await.assert_error(401, Some("004"), "Failed to refresh token.");
+    assert_eq!(app.refresh(&live).await.status, 201);
+}
+
+async fn the_jwks_verifies_tokens_with_an_independent_verifier(db: Db, test: &str) {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let answer = app.get("/.well-known/jwks.json").await;
+    assert_eq!(answer.status(), 200);
+    let jwks: Value = answer.json().await.unwrap();
+    let (token, _) = app.tokens_of("sonia@acme.com").await;
+    let (header, _) = jwt_parts(&token);
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("the token's kid is published");
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str(), key["use"].as_str()),
+        (Some("EC"), Some("P-256"), Some("sig"))
+    );
+    assert!(key.get("d").is_none(), "no private part");
+    // Verify with the bare curve primitive from the published x and y: no JWT library.
+    let mut point = vec![4u8];
+    point.extend(B64.decode(key["x"].as_str().unwrap()).unwrap());
+    point.extend(B64.decode(key["y"].as_str().unwrap()).unwrap());
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+        .verify(signed.as_bytes(), &B64.decode(signature).unwrap())
+        .expect("the published key verifies the token");
+}
+
+async fn key_rotation_keeps_old_tokens_valid_and_a_removed_key_ends_them(db: Db, test: &str) {
+    let Some(old_app) = TestApp::spawn_demo(db, test).await else { return };
+    let old_key = old_app.data_dir.path().join("signing-key.pem");
+    let (old_token, _) = old_app.tokens_of("sonia@acme.com").await;
+
+    // A new key, generated elsewhere, signs first; the old one still verifies.
+    let new_dir = tempfile::tempdir().unwrap();
+    KeySet::load(&[], new_dir.path()).unwrap();
+    let new_key = new_dir.path().join("signing-key.pem");
+    let rotated = TestApp::spawn_on(
+        &old_app.database_url,
+        tempfile::tempdir().unwrap(),
+        &["--signing-key", new_key.to_str().unwrap(), "--signing-key", old_key.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(rotated.get_as("/customers", Some(&old_token)).await.status, 200);
+    let (new_token, _) = rotated.tokens_of("sonia@acme.com").await;
+    assert_ne!(jwt_parts(&new_token).0["kid"], jwt_parts(&old_token).0["kid"]);
+    let jwks: Value = rotated.get("/.well-known/jwks.json").await.json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+
+    // Once the old key is removed, its tokens are refused.
+    let new_only = TestApp::spawn_on(
+        &old_app.database_url,
+        tempfile::tempdir().unwrap(),
+        &["--signing-key", new_key.to_str().unwrap()],
+    )
+    .await;
+    new_only.get_as("/customers", Some(&old_token)).await.assert_error(
+        401,
+        Some("001"),
+        "Invalid access token.",
+    );
+    assert_eq!(new_only.get_as("/customers", Some(&new_token)).await.status, 200);
+}
