@@ -42,6 +42,10 @@ pub enum Error {
     /// Wrong password, unknown e-mail or inactive customer: one answer for all.
     #[error("customer authentication failed")]
     AuthenticationFailed,
+    /// The company user is unknown, someone else's, inactive, or in a company that is not
+    /// approved and active: one answer for all, so nobody learns whether a uuid exists.
+    #[error("company-user authentication failed")]
+    CompanyUserAuthenticationFailed,
     /// Too many failed logins for the e-mail or the client address.
     #[error("login blocked")]
     LoginBlocked,

@@ -56,6 +56,12 @@ pub const AUTHENTICATION_FAILED: GlueError = GlueError {
     code: Some("003"),
     detail: Cow::Borrowed("Failed to authenticate user."),
 };
+/// Spec §3.2 (seed over runtime: Spryker's PHP answers 003 here; the seed documents 001).
+pub const COMPANY_USER_AUTHENTICATION_FAILED: GlueError = GlueError {
+    status: StatusCode::UNAUTHORIZED,
+    code: Some("001"),
+    detail: Cow::Borrowed("Failed to authenticate user."),
+};
 pub const LOGIN_BLOCKED: GlueError = GlueError {
     status: StatusCode::TOO_MANY_REQUESTS,
     code: Some("4401"),
@@ -100,6 +106,7 @@ impl Error {
             Self::MissingAccessToken => vec![MISSING_ACCESS_TOKEN],
             Self::InvalidAccessToken => vec![INVALID_ACCESS_TOKEN],
             Self::AuthenticationFailed => vec![AUTHENTICATION_FAILED],
+            Self::CompanyUserAuthenticationFailed => vec![COMPANY_USER_AUTHENTICATION_FAILED],
             Self::LoginBlocked => vec![LOGIN_BLOCKED],
             Self::RefreshFailed => vec![REFRESH_FAILED],
             Self::CustomerNotFound => vec![CUSTOMER_NOT_FOUND],

@@ -3,6 +3,7 @@
 
 pub mod access_tokens;
 pub mod auth;
+pub mod company_user_access_tokens;
 pub mod customers;
 pub mod document;
 pub mod errors;
@@ -29,6 +30,9 @@ pub enum ApiTags {
     /// Authenticate as a customer.
     #[oai(rename = "access-tokens")]
     AccessTokens,
+    /// Authenticate as a company user: switch to one of the customer's memberships.
+    #[oai(rename = "company-user-access-tokens")]
+    CompanyUserAccessTokens,
     /// Refresh and revoke tokens.
     #[oai(rename = "refresh-tokens")]
     RefreshTokens,
@@ -46,6 +50,7 @@ pub enum ApiTags {
 /// Every operation of the service.
 pub type Apis = (
     access_tokens::AccessTokensApi,
+    company_user_access_tokens::CompanyUserAccessTokensApi,
     refresh_tokens::RefreshTokensApi,
     customers::CustomersApi,
     jwks::JwksApi,
@@ -55,6 +60,7 @@ pub type Apis = (
 pub fn apis() -> Apis {
     (
         access_tokens::AccessTokensApi,
+        company_user_access_tokens::CompanyUserAccessTokensApi,
         refresh_tokens::RefreshTokensApi,
         customers::CustomersApi,
         jwks::JwksApi,

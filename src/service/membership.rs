@@ -1,20 +1,22 @@
 //! Company-user memberships: which one a plain customer token carries (spec §2.2) and
 //! whether one may still be used (active, in an approved and active company).
 
-use entity::{company, company_user};
+use entity::{company, company_user, customer};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
     QuerySelect, RelationTrait, Select,
 };
 use uuid::Uuid;
 
-/// Active memberships in approved, active companies.
+/// Active memberships of active customers in approved, active companies.
 fn usable() -> Select<company_user::Entity> {
     company_user::Entity::find()
         .join(JoinType::InnerJoin, company_user::Relation::Company.def())
+        .join(JoinType::InnerJoin, company_user::Relation::Customer.def())
         .filter(company_user::Column::IsActive.eq(true))
         .filter(company::Column::IsActive.eq(true))
         .filter(company::Column::Status.eq("approved"))
+        .filter(customer::Column::IsActive.eq(true))
 }
 
 /// The customer's default company user: the usable membership marked default, else the

@@ -7,6 +7,7 @@ mod helpers;
 mod postgres;
 
 mod cli;
+mod company_user_access_tokens;
 mod customer_auth;
 mod import;
 mod openapi;

@@ -1,0 +1,178 @@
+//! `POST /company-user-access-tokens`: authenticate as a company user (spec §3.2, the seed
+//! page "Authenticating as a company user").
+
+use std::sync::Arc;
+
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::{
+    ApiTags,
+    auth::Bearer,
+    errors::{
+        ApiError, COMPANY_USER_AUTHENTICATION_FAILED, INVALID_ACCESS_TOKEN, INVALID_TYPE,
+        MISSING_ACCESS_TOKEN, PAYLOAD_TOO_LARGE, POST_DATA_INVALID, UNSUPPORTED_MEDIA_TYPE,
+        error_set, violation_example,
+    },
+    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, self_link},
+    tokens::token_document,
+};
+use crate::{app::AppState, error::Error, error::Violation, service::sessions::Issued};
+
+/// The attributes of a company-user authentication.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", example)]
+pub struct CompanyUserAccessTokensRequestAttributes {
+    /// Unique identifier of a company user to authenticate as. To get it, retrieve the
+    /// available company users (`GET /company-users/mine`).
+    pub id_company_user: String,
+}
+
+impl poem_openapi::types::Example for CompanyUserAccessTokensRequestAttributes {
+    fn example() -> Self {
+        // The seed page's sample.
+        Self { id_company_user: "5daf27b3-eddf-5b81-98cb-899f140f97e5".into() }
+    }
+}
+
+/// `data` of a company-user authentication.
+#[derive(Debug, Object)]
+pub struct CompanyUserAccessTokensRequestData {
+    /// Always `company-user-access-tokens`.
+    #[oai(rename = "type")]
+    pub ty: String,
+    pub attributes: CompanyUserAccessTokensRequestAttributes,
+}
+
+/// The request document of `POST /company-user-access-tokens`.
+#[derive(Debug, Object)]
+pub struct CompanyUserAccessTokensRequest {
+    pub data: CompanyUserAccessTokensRequestData,
+}
+
+impl RequestDocument for CompanyUserAccessTokensRequest {
+    const RESOURCE_TYPE: &'static str = "company-user-access-tokens";
+}
+
+/// The attributes of `company-user-access-tokens`: exactly the four of the seed page.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", example)]
+pub struct CompanyUserAccessTokensAttributes {
+    /// Token type. The default value is `Bearer`.
+    pub token_type: String,
+    /// Time in seconds in which the token expires. The default value is `28800`.
+    pub expires_in: i64,
+    /// Authentication token used to send requests to the protected resources available for
+    /// the company user.
+    pub access_token: String,
+    /// Token used to refresh the `accessToken` (`POST /refresh-tokens`).
+    pub refresh_token: String,
+}
+
+impl From<Issued> for CompanyUserAccessTokensAttributes {
+    fn from(issued: Issued) -> Self {
+        Self {
+            token_type: "Bearer".into(),
+            expires_in: issued.expires_in,
+            access_token: issued.access_token,
+            refresh_token: issued.refresh_token,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for CompanyUserAccessTokensAttributes {
+    fn example() -> Self {
+        // The seed page's response sample.
+        Self {
+            token_type: "Bearer".into(),
+            expires_in: 28800,
+            access_token: "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUz".into(),
+            refresh_token: "def50200d7338763c798a0600f18e".into(),
+        }
+    }
+}
+
+token_document!(
+    "company-user-access-tokens",
+    CompanyUserAccessTokensAttributes,
+    CompanyUserAccessTokensResource,
+    CompanyUserAccessTokensDocument
+);
+
+#[derive(ApiResponse)]
+pub enum CompanyUserAccessTokensResponse {
+    /// Authenticated as the company user: a company-user access token and its refresh token.
+    #[oai(status = 201)]
+    Created(JsonApi<CompanyUserAccessTokensDocument>),
+}
+
+error_set!(
+    CompanyUserAccessTokensErrors:
+    POST_DATA_INVALID,
+    INVALID_TYPE,
+    INVALID_ACCESS_TOKEN,
+    COMPANY_USER_AUTHENTICATION_FAILED,
+    MISSING_ACCESS_TOKEN,
+    violation_example("idCompanyUser", Violation::MISSING),
+    violation_example("idCompanyUser", Violation::BLANK),
+    violation_example("idCompanyUser", Violation::NOT_A_UUID),
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+);
+
+/// A uuid in its canonical, hyphenated form (what Glue's UUID rule accepts).
+fn parse_uuid(text: &str) -> Option<uuid::Uuid> {
+    (text.len() == 36).then(|| uuid::Uuid::parse_str(text).ok()).flatten()
+}
+
+pub struct CompanyUserAccessTokensApi;
+
+#[OpenApi(tag = "ApiTags::CompanyUserAccessTokens")]
+impl CompanyUserAccessTokensApi {
+    /// Authenticate as a company user.
+    ///
+    /// Exchanges the caller's customer (or company-user) access token for a token of one of
+    /// the customer's company users, to access the resources of that company. The company
+    /// user must belong to the caller's customer, be active, and its company must be
+    /// approved and active; otherwise the answer is 401/001 "Failed to authenticate user."
+    /// whatever the reason, so nobody learns whether a company user exists. Its refresh
+    /// token is bound to that company user. Errors are checked in this order: body (400),
+    /// access token (403/002, 401/001), attributes (422/901), company user (401/001).
+    #[oai(
+        path = "/company-user-access-tokens",
+        method = "post",
+        operation_id = "createCompanyUserAccessToken"
+    )]
+    async fn create(
+        &self,
+        body: JsonApiRequest<CompanyUserAccessTokensRequest>,
+        caller: Bearer,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<CompanyUserAccessTokensResponse, ApiError<CompanyUserAccessTokensErrors>> {
+        let mut attributes = Attributes::new(&body.attributes);
+        let id = attributes.string("idCompanyUser");
+        let uuid = id.and_then(parse_uuid);
+        if id.is_some() && uuid.is_none() {
+            attributes.violate("idCompanyUser", Violation::NOT_A_UUID);
+        }
+        attributes.finish()?;
+        let uuid = uuid.ok_or_else(|| Error::internal("validated uuid is missing"))?;
+        let (issued, _) = state
+            .sessions
+            .company_user_session(&state.db, &caller.0, uuid)
+            .await?
+            .ok_or(Error::CompanyUserAuthenticationFailed)?;
+        tracing::info!(
+            target: "glue_auth::audit",
+            event = "company_user_token_issued",
+            customer = %caller.0.customer_reference,
+            company_user = %uuid,
+            "company-user token issued"
+        );
+        let link = self_link(req, state.config.public_base_url.as_deref());
+        Ok(CompanyUserAccessTokensResponse::Created(JsonApi(CompanyUserAccessTokensDocument::new(
+            issued, link,
+        ))))
+    }
+}
