@@ -175,16 +175,12 @@ async fn login_attributes_are_checked_with_901(db: Db, test: &str) {
         None,
         "Invalid type.",
     );
-    Answer::of(app.post_raw("/access-tokens", "{not json").await).await.assert_error(
+    app.post_raw("/access-tokens", "{not json").await.assert_error(
         400,
         None,
         "Post data is invalid.",
     );
-    Answer::of(app.post_raw("/access-tokens", "").await).await.assert_error(
-        400,
-        None,
-        "Post data is invalid.",
-    );
+    app.post_raw("/access-tokens", "").await.assert_error(400, None, "Post data is invalid.");
 }
 
 async fn the_422_reason_phrase_is_unprocessable_content(db: Db, test: &str) {
@@ -217,7 +213,15 @@ async fn login_from(app: &TestApp, n: u8, email: &str, password: &str) -> Answer
         .send()
         .await
         .unwrap();
-    Answer::of(resp).await
+    let answer = Answer::of(resp).await;
+    super::contract::check(
+        "POST",
+        "/access-tokens",
+        answer.status,
+        answer.header("content-type"),
+        &answer.body,
+    );
+    answer
 }
 
 const BLOCKED: &str =
@@ -367,13 +371,10 @@ async fn malformed_authorization_headers_get_001_and_an_absent_one_002(db: Db, t
         token.clone(),
         String::new(),
     ] {
-        let resp = app
-            .request(reqwest::Method::GET, "/customers")
-            .header("authorization", &header)
-            .send()
-            .await
-            .unwrap();
-        Answer::of(resp).await.assert_error(401, Some("001"), "Invalid access token.");
+        let answer = app
+            .send(app.request(reqwest::Method::GET, "/customers").header("authorization", &header))
+            .await;
+        answer.assert_error(401, Some("001"), "Invalid access token.");
     }
     let resp = app
         .request(reqwest::Method::GET, "/customers")

@@ -120,14 +120,29 @@ impl TestApp {
         self.request(Method::GET, path).send().await.expect("the request is answered")
     }
 
+    /// Sends a request and checks the answer against the OpenAPI document (see `contract`).
+    pub async fn send(&self, request: RequestBuilder) -> Answer {
+        let request = request.build().expect("a well-formed request");
+        let (method, path) = (request.method().to_string(), request.url().path().to_owned());
+        let answer = Answer::of(self.client.execute(request).await.expect("answered")).await;
+        super::contract::check(
+            &method,
+            &path,
+            answer.status,
+            answer.header("content-type"),
+            &answer.body,
+        );
+        answer
+    }
+
     /// POSTs raw bytes with the JSON:API media type.
-    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Response {
-        self.request(Method::POST, path)
-            .header("content-type", "application/vnd.api+json")
-            .body(body)
-            .send()
-            .await
-            .expect("the request is answered")
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
+        self.send(
+            self.request(Method::POST, path)
+                .header("content-type", "application/vnd.api+json")
+                .body(body),
+        )
+        .await
     }
 }
 
@@ -146,7 +161,7 @@ impl TestApp {
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
-        Answer::of(req.send().await.expect("answered")).await
+        self.send(req).await
     }
 
     /// `GET path` with an optional bearer token.
@@ -155,7 +170,7 @@ impl TestApp {
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
-        Answer::of(req.send().await.expect("answered")).await
+        self.send(req).await
     }
 
     /// `DELETE path` with an optional bearer token.
@@ -164,7 +179,7 @@ impl TestApp {
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
-        Answer::of(req.send().await.expect("answered")).await
+        self.send(req).await
     }
 
     /// `POST /access-tokens`.

@@ -3,6 +3,7 @@
 
 #![expect(clippy::unwrap_used, reason = "in tests a failed unwrap is a failed assertion")]
 
+mod contract;
 mod helpers;
 mod postgres;
 
