@@ -89,6 +89,11 @@ pub struct Config {
     #[arg(long, env = "GLUE_AUTH_BODY_LIMIT", default_value_t = 65_536, global = true)]
     pub body_limit: usize,
 
+    /// Most items a collection returns per page: without `page[limit]`, and the cap of a
+    /// larger `page[limit]`.
+    #[arg(long, env = "GLUE_AUTH_PAGE_LIMIT", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub page_limit: u64,
+
     /// Log line format.
     #[arg(long, env = "GLUE_AUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

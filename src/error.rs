@@ -22,6 +22,16 @@ impl Violation {
     }
 }
 
+/// The company resources a company user reads (spec §3.5, §3.6); each has its own codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompanyResource {
+    CompanyUsers,
+    Companies,
+    CompanyBusinessUnits,
+    CompanyRoles,
+    CompanyBusinessUnitAddresses,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request body is not a JSON:API document with `data.type` and `data.attributes`.
@@ -55,6 +65,22 @@ pub enum Error {
     /// A customer reference other than the caller's.
     #[error("customer not found")]
     CustomerNotFound,
+    /// The caller's token carries no usable company user (none, deactivated, or its company
+    /// is no longer approved and active), so it cannot read the company's resources.
+    #[error("no company context for {0:?}")]
+    NoCompanyContext(CompanyResource),
+    /// The resource does not exist in the caller's company (or its id is not a uuid).
+    #[error("{0:?} not found")]
+    NotFound(CompanyResource),
+    /// A company user of another company than the caller's.
+    #[error("company user of another company")]
+    CompanyUserOfAnotherCompany,
+    /// The caller's roles lack the permission the operation needs.
+    #[error("permission missing")]
+    Forbidden,
+    /// `page[offset]` or `page[limit]` is not a valid number for paging.
+    #[error("invalid pagination parameters")]
+    PaginationInvalid,
     /// The request's attributes break one or more rules.
     #[error("{} attribute rule(s) violated", .0.len())]
     Validation(Vec<Violation>),

@@ -12,7 +12,7 @@ use super::{
         AUTHENTICATION_FAILED, ApiError, INVALID_ACCESS_TOKEN, INVALID_TYPE, LOGIN_BLOCKED,
         PAYLOAD_TOO_LARGE, POST_DATA_INVALID, UNSUPPORTED_MEDIA_TYPE, error_set, violation_example,
     },
-    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, self_link},
+    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type, self_link},
     tokens::{token_attributes_with_company_user, token_document},
 };
 use crate::{
@@ -24,8 +24,13 @@ use crate::{
 #[oai(example)]
 pub struct AccessTokensRequestAttributes {
     /// The customer's e-mail address.
+    #[oai(validator(
+        max_length = 320,
+        pattern = r"^[!-?A-~]{1,64}@[A-Za-z0-9-]{1,60}(\.[A-Za-z0-9-]{1,60}){1,3}$"
+    ))]
     pub username: String,
     /// The customer's password.
+    #[oai(validator(min_length = 1, pattern = r"\S"))]
     pub password: String,
 }
 
@@ -35,12 +40,14 @@ impl poem_openapi::types::Example for AccessTokensRequestAttributes {
     }
 }
 
+resource_type!(AccessTokensRequestType, AccessTokens, "access-tokens");
+
 /// `data` of a login request.
 #[derive(Debug, Object)]
 pub struct AccessTokensRequestData {
     /// Always `access-tokens`.
     #[oai(rename = "type")]
-    pub ty: String,
+    pub ty: AccessTokensRequestType,
     pub attributes: AccessTokensRequestAttributes,
 }
 
@@ -57,6 +64,7 @@ impl RequestDocument for AccessTokensRequest {
 token_attributes_with_company_user!("access-tokens", AccessTokensAttributes);
 token_document!(
     "access-tokens",
+    AccessTokensType,
     AccessTokensAttributes,
     AccessTokensResource,
     AccessTokensDocument

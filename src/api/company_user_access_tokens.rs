@@ -14,7 +14,7 @@ use super::{
         MISSING_ACCESS_TOKEN, PAYLOAD_TOO_LARGE, POST_DATA_INVALID, UNSUPPORTED_MEDIA_TYPE,
         error_set, violation_example,
     },
-    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, self_link},
+    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type, self_link},
     tokens::token_document,
 };
 use crate::{app::AppState, error::Error, error::Violation, service::sessions::Issued};
@@ -25,22 +25,28 @@ use crate::{app::AppState, error::Error, error::Violation, service::sessions::Is
 pub struct CompanyUserAccessTokensRequestAttributes {
     /// Unique identifier of a company user to authenticate as. To get it, retrieve the
     /// available company users (`GET /company-users/mine`).
-    pub id_company_user: String,
+    pub id_company_user: uuid::Uuid,
 }
 
 impl poem_openapi::types::Example for CompanyUserAccessTokensRequestAttributes {
     fn example() -> Self {
         // The seed page's sample.
-        Self { id_company_user: "5daf27b3-eddf-5b81-98cb-899f140f97e5".into() }
+        Self { id_company_user: uuid::uuid!("5daf27b3-eddf-5b81-98cb-899f140f97e5") }
     }
 }
+
+resource_type!(
+    CompanyUserAccessTokensRequestType,
+    CompanyUserAccessTokens,
+    "company-user-access-tokens"
+);
 
 /// `data` of a company-user authentication.
 #[derive(Debug, Object)]
 pub struct CompanyUserAccessTokensRequestData {
     /// Always `company-user-access-tokens`.
     #[oai(rename = "type")]
-    pub ty: String,
+    pub ty: CompanyUserAccessTokensRequestType,
     pub attributes: CompanyUserAccessTokensRequestAttributes,
 }
 
@@ -94,6 +100,7 @@ impl poem_openapi::types::Example for CompanyUserAccessTokensAttributes {
 
 token_document!(
     "company-user-access-tokens",
+    CompanyUserAccessTokensType,
     CompanyUserAccessTokensAttributes,
     CompanyUserAccessTokensResource,
     CompanyUserAccessTokensDocument

@@ -10,7 +10,7 @@ use super::{
     ApiTags,
     auth::Bearer,
     errors::{ApiError, CUSTOMER_NOT_FOUND, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set},
-    jsonapi::{JsonApi, SelfLinks, self_link},
+    jsonapi::{JsonApi, SelfLinks, resource_type, self_link},
 };
 use crate::{app::AppState, error::Error};
 
@@ -25,12 +25,14 @@ pub struct CustomersAttributes {
     pub salutation: String,
 }
 
+resource_type!(CustomersType, Customers, "customers");
+
 /// A `customers` resource; its id is the customer reference.
 #[derive(Debug, Clone, Object)]
 pub struct CustomersResource {
     /// Always `customers`.
     #[oai(rename = "type")]
-    pub ty: String,
+    pub ty: CustomersType,
     /// The customer reference, e.g. `DE--21`.
     pub id: String,
     pub attributes: CustomersAttributes,
@@ -76,7 +78,7 @@ async fn resource(
         .await?
         .ok_or(Error::CustomerNotFound)?;
     Ok(CustomersResource {
-        ty: "customers".into(),
+        ty: CustomersType::Customers,
         links: SelfLinks { self_link: format!("{base}/customers/{}", customer.customer_reference) },
         id: customer.customer_reference,
         attributes: CustomersAttributes {

@@ -46,9 +46,51 @@ pub fn swagger_ui_html() -> String {
     service.swagger_ui_html().replacen(&service.spec(), &json(), 1)
 }
 
+/// Finishes poem-openapi's document for generators and tools.
+fn finish(doc: &mut Value) {
+    plain_enum_references(doc);
+    error_examples(doc);
+}
+
+/// poem-openapi writes a documented field of an enum type as `allOf: [{$ref}, {description}]`;
+/// SDK generators (openapi-python-client) cannot take `allOf` of a non-object. The enum's
+/// own description says what the field's did, so the field becomes a plain `$ref`.
+fn plain_enum_references(doc: &mut Value) {
+    let Some(schemas) = doc.pointer("/components/schemas").and_then(Value::as_object) else {
+        return;
+    };
+    let enums: std::collections::HashSet<String> = schemas
+        .iter()
+        .filter(|(_, s)| s.get("enum").is_some())
+        .map(|(name, _)| format!("#/components/schemas/{name}"))
+        .collect();
+    fn walk(value: &mut Value, enums: &std::collections::HashSet<String>) {
+        match value {
+            Value::Object(map) => {
+                let target = map
+                    .get("allOf")
+                    .and_then(Value::as_array)
+                    .and_then(|all| all.first())
+                    .and_then(|first| first.get("$ref"))
+                    .and_then(Value::as_str)
+                    .filter(|r| enums.contains(*r))
+                    .map(str::to_owned);
+                if let Some(target) = target {
+                    *value = json!({ "$ref": target });
+                    return;
+                }
+                map.values_mut().for_each(|v| walk(v, enums));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, enums)),
+            _ => {}
+        }
+    }
+    walk(doc, &enums);
+}
+
 /// Moves the examples carried by error-response schemas to their media types, and lists the
 /// possible errors in each response's description.
-fn finish(doc: &mut Value) {
+fn error_examples(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for operation in
         paths.values_mut().filter_map(Value::as_object_mut).flat_map(|p| p.values_mut())

@@ -15,7 +15,7 @@ use poem_openapi::{
 use serde_json::{Value, json};
 
 use super::jsonapi::{ErrorDocument, MEDIA_TYPE};
-use crate::error::{Error, Violation};
+use crate::error::{CompanyResource, Error, Violation};
 
 /// One Glue error: what a client receives in `errors[]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +79,61 @@ pub const CUSTOMER_NOT_FOUND: GlueError = GlueError {
     code: Some("402"),
     detail: Cow::Borrowed("Customer not found."),
 };
+pub const PAGINATION_INVALID: GlueError =
+    generic(StatusCode::BAD_REQUEST, "Pagination parameters are invalid.");
+
+/// The detail of every "no company context" error (spec §3.5, §3.6).
+const NO_COMPANY_CONTEXT: &str = "Current company user is not set. You need to select the \
+     current company user with /company-user-access-tokens in order to access the resource \
+     collection.";
+
+const fn coded(status: StatusCode, code: &'static str, detail: &'static str) -> GlueError {
+    GlueError { status, code: Some(code), detail: Cow::Borrowed(detail) }
+}
+
+pub const COMPANY_USERS_NO_CONTEXT: GlueError =
+    coded(StatusCode::FORBIDDEN, "1403", NO_COMPANY_CONTEXT);
+pub const COMPANY_USER_NOT_FOUND: GlueError =
+    coded(StatusCode::NOT_FOUND, "1404", "Company user not found");
+pub const COMPANY_USERS_FORBIDDEN: GlueError = coded(StatusCode::FORBIDDEN, "1405", "Forbidden");
+pub const COMPANY_NOT_FOUND: GlueError = coded(StatusCode::NOT_FOUND, "1801", "Company not found.");
+pub const COMPANIES_NO_CONTEXT: GlueError =
+    coded(StatusCode::FORBIDDEN, "1803", NO_COMPANY_CONTEXT);
+pub const COMPANY_BUSINESS_UNIT_NOT_FOUND: GlueError =
+    coded(StatusCode::NOT_FOUND, "1901", "Company business unit not found.");
+pub const COMPANY_BUSINESS_UNITS_NO_CONTEXT: GlueError =
+    coded(StatusCode::FORBIDDEN, "1903", NO_COMPANY_CONTEXT);
+pub const COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND: GlueError =
+    coded(StatusCode::NOT_FOUND, "2001", "Company business unit address not found.");
+pub const COMPANY_BUSINESS_UNIT_ADDRESSES_NO_CONTEXT: GlueError =
+    coded(StatusCode::FORBIDDEN, "2003", NO_COMPANY_CONTEXT);
+pub const COMPANY_ROLE_NOT_FOUND: GlueError =
+    coded(StatusCode::NOT_FOUND, "2101", "Company role not found.");
+pub const COMPANY_ROLES_NO_CONTEXT: GlueError =
+    coded(StatusCode::FORBIDDEN, "2103", NO_COMPANY_CONTEXT);
+
+/// The 403 of a company resource read without a company context.
+pub const fn no_company_context(resource: CompanyResource) -> GlueError {
+    match resource {
+        CompanyResource::CompanyUsers => COMPANY_USERS_NO_CONTEXT,
+        CompanyResource::Companies => COMPANIES_NO_CONTEXT,
+        CompanyResource::CompanyBusinessUnits => COMPANY_BUSINESS_UNITS_NO_CONTEXT,
+        CompanyResource::CompanyRoles => COMPANY_ROLES_NO_CONTEXT,
+        CompanyResource::CompanyBusinessUnitAddresses => COMPANY_BUSINESS_UNIT_ADDRESSES_NO_CONTEXT,
+    }
+}
+
+/// The 404 of a company resource that is unknown or of another company.
+pub const fn not_found(resource: CompanyResource) -> GlueError {
+    match resource {
+        CompanyResource::CompanyUsers => COMPANY_USER_NOT_FOUND,
+        CompanyResource::Companies => COMPANY_NOT_FOUND,
+        CompanyResource::CompanyBusinessUnits => COMPANY_BUSINESS_UNIT_NOT_FOUND,
+        CompanyResource::CompanyRoles => COMPANY_ROLE_NOT_FOUND,
+        CompanyResource::CompanyBusinessUnitAddresses => COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND,
+    }
+}
+
 pub const INTERNAL: GlueError = generic(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
 pub const UNAVAILABLE: GlueError = generic(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
 
@@ -110,6 +165,11 @@ impl Error {
             Self::LoginBlocked => vec![LOGIN_BLOCKED],
             Self::RefreshFailed => vec![REFRESH_FAILED],
             Self::CustomerNotFound => vec![CUSTOMER_NOT_FOUND],
+            Self::NoCompanyContext(resource) => vec![no_company_context(*resource)],
+            Self::NotFound(resource) => vec![not_found(*resource)],
+            Self::CompanyUserOfAnotherCompany => vec![COMPANY_USERS_NO_CONTEXT],
+            Self::Forbidden => vec![COMPANY_USERS_FORBIDDEN],
+            Self::PaginationInvalid => vec![PAGINATION_INVALID],
             Self::Validation(violations) => violations.iter().map(violation).collect(),
             Self::Unavailable(_) => vec![UNAVAILABLE],
             Self::Internal(_) => vec![INTERNAL],

@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::{
     ApiTags,
     errors::{ApiError, error_set},
-    jsonapi::JsonApi,
+    jsonapi::{JsonApi, resource_type},
 };
 use crate::app::AppState;
 
@@ -19,12 +19,14 @@ pub struct HealthAttributes {
     pub status: String,
 }
 
+resource_type!(HealthType, Health, "health");
+
 /// A health report resource.
 #[derive(Debug, Object)]
 pub struct HealthResource {
     /// Always `health`.
     #[oai(rename = "type")]
-    pub ty: String,
+    pub ty: HealthType,
     /// What was checked: `live` or `ready`.
     pub id: String,
     pub attributes: HealthAttributes,
@@ -46,7 +48,7 @@ pub enum HealthResponse {
 fn report(id: &str) -> HealthResponse {
     HealthResponse::Ok(JsonApi(HealthDocument {
         data: HealthResource {
-            ty: "health".into(),
+            ty: HealthType::Health,
             id: id.into(),
             attributes: HealthAttributes { status: "up".into() },
         },

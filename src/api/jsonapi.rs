@@ -221,3 +221,24 @@ impl<'a> Attributes<'a> {
         if self.violations.is_empty() { Ok(()) } else { Err(Error::Validation(self.violations)) }
     }
 }
+
+/// The base of every `links` URL: `links.self` without the request's path and query.
+pub fn base_url(req: &Request, public_base_url: Option<&str>) -> String {
+    let link = self_link(req, public_base_url);
+    let path = req.original_uri().path_and_query().map_or("", |pq| pq.as_str());
+    link.strip_suffix(path).unwrap_or(&link).to_owned()
+}
+
+/// Declares a JSON:API resource type as a one-value enum, so the document states exactly
+/// which `type` a document carries (and schema-driven tools generate the right one).
+macro_rules! resource_type {
+    ($ident:ident, $variant:ident, $name:literal) => {
+        #[doc = concat!("The resource type `", $name, "`.")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+        pub enum $ident {
+            #[oai(rename = $name)]
+            $variant,
+        }
+    };
+}
+pub(crate) use resource_type;

@@ -3,7 +3,13 @@
 
 pub mod access_tokens;
 pub mod auth;
+pub mod companies;
+pub mod company_business_unit_addresses;
+pub mod company_business_units;
+pub mod company_documents;
+pub mod company_roles;
 pub mod company_user_access_tokens;
+pub mod company_users;
 pub mod customers;
 pub mod document;
 pub mod errors;
@@ -39,6 +45,21 @@ pub enum ApiTags {
     /// The authenticated customer.
     #[oai(rename = "customers")]
     Customers,
+    /// The caller's memberships and the company users of the caller's company.
+    #[oai(rename = "company-users")]
+    CompanyUsers,
+    /// The caller's company.
+    #[oai(rename = "companies")]
+    Companies,
+    /// The business units of the caller's company.
+    #[oai(rename = "company-business-units")]
+    CompanyBusinessUnits,
+    /// The roles of the caller's company.
+    #[oai(rename = "company-roles")]
+    CompanyRoles,
+    /// The addresses of the caller's company's business units.
+    #[oai(rename = "company-business-unit-addresses")]
+    CompanyBusinessUnitAddresses,
     /// The public keys that verify access tokens.
     #[oai(rename = "keys")]
     Keys,
@@ -53,8 +74,18 @@ pub type Apis = (
     company_user_access_tokens::CompanyUserAccessTokensApi,
     refresh_tokens::RefreshTokensApi,
     customers::CustomersApi,
+    CompanyApis,
     jwks::JwksApi,
     health::HealthApi,
+);
+
+/// The company resources a company user reads (spec §3.5, §3.6).
+pub type CompanyApis = (
+    company_users::CompanyUsersApi,
+    companies::CompaniesApi,
+    company_business_units::CompanyBusinessUnitsApi,
+    company_roles::CompanyRolesApi,
+    company_business_unit_addresses::CompanyBusinessUnitAddressesApi,
 );
 
 pub fn apis() -> Apis {
@@ -63,6 +94,13 @@ pub fn apis() -> Apis {
         company_user_access_tokens::CompanyUserAccessTokensApi,
         refresh_tokens::RefreshTokensApi,
         customers::CustomersApi,
+        (
+            company_users::CompanyUsersApi,
+            companies::CompaniesApi,
+            company_business_units::CompanyBusinessUnitsApi,
+            company_roles::CompanyRolesApi,
+            company_business_unit_addresses::CompanyBusinessUnitAddressesApi,
+        ),
         jwks::JwksApi,
         health::HealthApi,
     )

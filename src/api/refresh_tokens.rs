@@ -12,7 +12,7 @@ use super::{
         ApiError, INVALID_ACCESS_TOKEN, INVALID_TYPE, MISSING_ACCESS_TOKEN, PAYLOAD_TOO_LARGE,
         POST_DATA_INVALID, REFRESH_FAILED, UNSUPPORTED_MEDIA_TYPE, error_set, violation_example,
     },
-    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, self_link},
+    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type, self_link},
     tokens::{REFRESH_TOKEN_EXAMPLE, token_attributes_with_company_user, token_document},
 };
 use crate::{app::AppState, error::Violation};
@@ -22,6 +22,7 @@ use crate::{app::AppState, error::Violation};
 #[oai(rename_all = "camelCase", example)]
 pub struct RefreshTokensRequestAttributes {
     /// The refresh token received with the access token.
+    #[oai(validator(min_length = 1, pattern = r"\S"))]
     pub refresh_token: String,
 }
 
@@ -31,12 +32,14 @@ impl poem_openapi::types::Example for RefreshTokensRequestAttributes {
     }
 }
 
+resource_type!(RefreshTokensRequestType, RefreshTokens, "refresh-tokens");
+
 /// `data` of a refresh request.
 #[derive(Debug, Object)]
 pub struct RefreshTokensRequestData {
     /// Always `refresh-tokens`.
     #[oai(rename = "type")]
-    pub ty: String,
+    pub ty: RefreshTokensRequestType,
     pub attributes: RefreshTokensRequestAttributes,
 }
 
@@ -53,6 +56,7 @@ impl RequestDocument for RefreshTokensRequest {
 token_attributes_with_company_user!("refresh-tokens", RefreshTokensAttributes);
 token_document!(
     "refresh-tokens",
+    RefreshTokensType,
     RefreshTokensAttributes,
     RefreshTokensResource,
     RefreshTokensDocument

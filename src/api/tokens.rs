@@ -4,13 +4,15 @@
 /// Declares the resource and document types of a token resource whose attributes type
 /// implements `From<Issued>`.
 macro_rules! token_document {
-    ($type_name:literal, $attributes:ident, $resource:ident, $document:ident) => {
+    ($type_name:literal, $type_enum:ident, $attributes:ident, $resource:ident, $document:ident) => {
+        $crate::api::jsonapi::resource_type!($type_enum, Value, $type_name);
+
         #[doc = concat!("A `", $type_name, "` resource.")]
         #[derive(Debug, Clone, poem_openapi::Object)]
         pub struct $resource {
             #[doc = concat!("Always `", $type_name, "`.")]
             #[oai(rename = "type")]
-            pub ty: String,
+            pub ty: $type_enum,
             /// Always `null`: issued tokens are no addressable resource.
             #[oai(nullable)]
             pub id: Option<String>,
@@ -28,7 +30,7 @@ macro_rules! token_document {
             pub fn new(issued: $crate::service::sessions::Issued, self_link: String) -> Self {
                 Self {
                     data: $resource {
-                        ty: $type_name.to_owned(),
+                        ty: $type_enum::Value,
                         id: None,
                         attributes: issued.into(),
                         links: $crate::api::jsonapi::SelfLinks { self_link },

@@ -62,3 +62,16 @@ pub async fn usable_by_uuid(
         .one(db)
         .await
 }
+
+/// Every usable membership of the customer (`GET /company-users/mine`): exactly the ones
+/// `POST /company-user-access-tokens` accepts.
+pub async fn usable_memberships(
+    db: &impl ConnectionTrait,
+    customer_id: i32,
+) -> Result<Vec<company_user::Model>, DbErr> {
+    usable()
+        .filter(company_user::Column::CustomerId.eq(customer_id))
+        .order_by_asc(company_user::Column::Id)
+        .all(db)
+        .await
+}

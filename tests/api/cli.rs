@@ -258,3 +258,89 @@ mod reqwest {
         out.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 }
+
+#[test]
+fn logs_carry_audit_events_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--log", "debug", "--log-format", "json", "demo"])
+        .env_remove("GLUE_AUTH_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let docs = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.split("Swagger UI:").nth(1).map(|u| u.trim().to_owned()))
+        .expect("the demo prints where Swagger UI is");
+    let base = docs.trim_end_matches("/docs").to_owned();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let secrets = rt.block_on(async {
+        let client = ::reqwest::Client::new();
+        let post = |path: &str, body: serde_json::Value, token: Option<&str>| {
+            let mut req = client.post(format!("{base}{path}")).json(&body);
+            if let Some(token) = token {
+                req = req.bearer_auth(token);
+            }
+            req.send()
+        };
+        let body = |ty: &str, attributes: serde_json::Value| serde_json::json!({"data": {"type": ty, "attributes": attributes}});
+        let login: serde_json::Value = post("/access-tokens", body("access-tokens", serde_json::json!({"username": "sonia@acme.com", "password": "change123"})), None).await.unwrap().json().await.unwrap();
+        let access = login["data"]["attributes"]["accessToken"].as_str().unwrap().to_owned();
+        let refresh = login["data"]["attributes"]["refreshToken"].as_str().unwrap().to_owned();
+        post("/access-tokens", body("access-tokens", serde_json::json!({"username": "sonia@acme.com", "password": "wrong-secret-pw"})), None).await.unwrap();
+        let switched: serde_json::Value = post("/company-user-access-tokens", body("company-user-access-tokens", serde_json::json!({"idCompanyUser": "ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac"})), Some(&access)).await.unwrap().json().await.unwrap();
+        let company_refresh = switched["data"]["attributes"]["refreshToken"].as_str().unwrap().to_owned();
+        let rotated: serde_json::Value = post("/refresh-tokens", body("refresh-tokens", serde_json::json!({"refreshToken": refresh})), None).await.unwrap().json().await.unwrap();
+        let new_refresh = rotated["data"]["attributes"]["refreshToken"].as_str().unwrap().to_owned();
+        post("/refresh-tokens", body("refresh-tokens", serde_json::json!({"refreshToken": refresh})), None).await.unwrap();
+        client.delete(format!("{base}/refresh-tokens/{company_refresh}")).bearer_auth(&access).send().await.unwrap();
+        client.delete(format!("{base}/refresh-tokens/mine")).bearer_auth(&access).send().await.unwrap();
+        client.get(format!("{base}/customers")).bearer_auth("forged.token.value").send().await.unwrap();
+        vec!["change123".to_owned(), "wrong-secret-pw".to_owned(), access, refresh, company_refresh, new_refresh]
+    });
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    let log = log.join().unwrap();
+
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret ({}…) is in the log",
+            &secret[..6.min(secret.len())]
+        );
+    }
+    // Every line is JSON; the audit trail has one event per thing that happened.
+    let events: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let audit: Vec<&str> = events
+        .iter()
+        .filter(|e| e["target"] == "glue_auth::audit")
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    for expected in [
+        "login_succeeded",
+        "login_failed",
+        "company_user_token_issued",
+        "refresh",
+        "refresh_reuse_detected",
+        "revoke",
+        "revoke_all",
+    ] {
+        assert!(audit.contains(&expected), "no {expected} in {audit:?}");
+    }
+    let issued = events.iter().find(|e| e["event"] == "company_user_token_issued").unwrap();
+    assert_eq!(
+        (issued["customer"].as_str(), issued["company_user"].as_str()),
+        (Some("DE--21"), Some("ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac"))
+    );
+    let requests = events.iter().filter(|e| e["target"] == "glue_auth::request").count();
+    assert_eq!(requests, 8, "one line per request");
+}

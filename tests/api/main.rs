@@ -7,7 +7,9 @@ mod contract;
 mod helpers;
 mod postgres;
 
+mod bad_input;
 mod cli;
+mod company_resources;
 mod company_user_access_tokens;
 mod customer_auth;
 mod import;

@@ -1,0 +1,146 @@
+//! `GET /company-business-unit-addresses/{id}`: an address of the caller's company
+//! (spec §3.6). Any member of the company may read any of its addresses.
+
+use std::sync::Arc;
+
+use entity::company_unit_address;
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path};
+use uuid::Uuid;
+
+use super::{
+    ApiTags,
+    auth::Bearer,
+    company_documents::{
+        COMPANY_BUSINESS_UNIT_ADDRESSES, base, company_context, parse_uuid, resource_link,
+    },
+    errors::{
+        ApiError, COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND,
+        COMPANY_BUSINESS_UNIT_ADDRESSES_NO_CONTEXT, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
+        error_set,
+    },
+    jsonapi::{JsonApi, SelfLinks, resource_type},
+};
+use crate::{
+    app::AppState,
+    error::{CompanyResource, Error},
+    service,
+};
+
+/// The attributes of a company business unit address.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CompanyBusinessUnitAddressesAttributes {
+    /// First address line (street).
+    pub address1: String,
+    /// Second address line (house number).
+    pub address2: String,
+    /// Third address line.
+    pub address3: String,
+    /// Postal code.
+    pub zip_code: String,
+    /// City.
+    pub city: String,
+    /// Phone number.
+    pub phone: String,
+    /// ISO 3166-1 alpha-2 country code.
+    pub iso2_code: String,
+    /// Free-text comment.
+    pub comment: String,
+}
+
+resource_type!(
+    CompanyBusinessUnitAddressesType,
+    CompanyBusinessUnitAddresses,
+    "company-business-unit-addresses"
+);
+
+/// A `company-business-unit-addresses` resource.
+#[derive(Debug, Clone, Object)]
+pub struct CompanyBusinessUnitAddressesResource {
+    /// Always `company-business-unit-addresses`.
+    #[oai(rename = "type")]
+    pub ty: CompanyBusinessUnitAddressesType,
+    /// The address's uuid.
+    pub id: Uuid,
+    /// The address's attributes.
+    pub attributes: CompanyBusinessUnitAddressesAttributes,
+    /// The address's URL.
+    pub links: SelfLinks,
+}
+
+impl CompanyBusinessUnitAddressesResource {
+    pub fn new(base: &str, address: &company_unit_address::Model) -> Self {
+        Self {
+            ty: CompanyBusinessUnitAddressesType::CompanyBusinessUnitAddresses,
+            id: address.uuid,
+            attributes: CompanyBusinessUnitAddressesAttributes {
+                address1: address.address1.clone(),
+                address2: address.address2.clone(),
+                address3: address.address3.clone(),
+                zip_code: address.zip_code.clone(),
+                city: address.city.clone(),
+                phone: address.phone.clone(),
+                iso2_code: address.iso2_code.clone(),
+                comment: address.comment.clone(),
+            },
+            links: resource_link(base, COMPANY_BUSINESS_UNIT_ADDRESSES, address.uuid),
+        }
+    }
+}
+
+/// The document of one company business unit address.
+#[derive(Debug, Object)]
+pub struct CompanyBusinessUnitAddressesDocument {
+    /// The address.
+    pub data: CompanyBusinessUnitAddressesResource,
+}
+
+#[derive(ApiResponse)]
+pub enum CompanyBusinessUnitAddressResponse {
+    /// The address.
+    #[oai(status = 200)]
+    Ok(JsonApi<CompanyBusinessUnitAddressesDocument>),
+}
+
+error_set!(
+    CompanyBusinessUnitAddressErrors: INVALID_ACCESS_TOKEN,
+    MISSING_ACCESS_TOKEN,
+    COMPANY_BUSINESS_UNIT_ADDRESSES_NO_CONTEXT,
+    COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND
+);
+
+pub struct CompanyBusinessUnitAddressesApi;
+
+#[OpenApi(tag = "ApiTags::CompanyBusinessUnitAddresses")]
+impl CompanyBusinessUnitAddressesApi {
+    /// Retrieve a company business unit address.
+    ///
+    /// Any address of the caller's company; an address of another company, an unknown id
+    /// or one that is not a uuid gets 404/2001. Without a usable company user: 403/2003.
+    #[oai(
+        path = "/company-business-unit-addresses/:id",
+        method = "get",
+        operation_id = "getCompanyBusinessUnitAddress"
+    )]
+    async fn get(
+        &self,
+        /// The address's uuid.
+        id: Path<String>,
+        caller: Bearer,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<CompanyBusinessUnitAddressResponse, ApiError<CompanyBusinessUnitAddressErrors>>
+    {
+        const RESOURCE: CompanyResource = CompanyResource::CompanyBusinessUnitAddresses;
+        let user = company_context(&state, &caller, RESOURCE).await?;
+        let uuid = parse_uuid(&id.0).ok_or(Error::NotFound(RESOURCE))?;
+        let address = service::company::address_in_company(&state.db, user.company_id, uuid)
+            .await?
+            .ok_or(Error::NotFound(RESOURCE))?;
+        let data = CompanyBusinessUnitAddressesResource::new(&base(req, &state), &address);
+        Ok(CompanyBusinessUnitAddressResponse::Ok(JsonApi(CompanyBusinessUnitAddressesDocument {
+            data,
+        })))
+    }
+}

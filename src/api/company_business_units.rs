@@ -1,0 +1,234 @@
+//! `GET /company-business-units/mine` and `GET /company-business-units/{id}`: the business
+//! units of the caller's company (spec §3.6), with `include=companies,
+//! company-business-unit-addresses`.
+
+use std::sync::Arc;
+
+use poem::{Request, web::Data};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+};
+use uuid::Uuid;
+
+use super::{
+    ApiTags,
+    auth::Bearer,
+    company_documents::{
+        COMPANY_BUSINESS_UNITS, CollectionLinks, IncludedResource, Includes, Relationships, base,
+        company_context, parse_uuid, resource_link, unpaged_links, wanted,
+    },
+    errors::{
+        ApiError, COMPANY_BUSINESS_UNIT_NOT_FOUND, COMPANY_BUSINESS_UNITS_NO_CONTEXT,
+        INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set,
+    },
+    jsonapi::{JsonApi, SelfLinks, resource_type},
+};
+use crate::{
+    app::AppState,
+    error::{CompanyResource, Error},
+    service::{
+        self,
+        company::{BusinessUnit, Primary},
+    },
+};
+
+/// The attributes of a company business unit.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CompanyBusinessUnitsAttributes {
+    /// The unit's name.
+    pub name: String,
+    /// The unit's e-mail address.
+    pub email: String,
+    /// The unit's phone number.
+    pub phone: String,
+    /// The unit's web address.
+    pub external_url: String,
+    /// The unit's bank identifier code.
+    pub bic: String,
+    /// The unit's international bank account number.
+    pub iban: String,
+    /// The uuid of the unit's default billing address (a `company-business-unit-addresses`
+    /// resource), or null when it has none.
+    #[oai(nullable)]
+    pub default_billing_address: Option<Uuid>,
+}
+
+resource_type!(CompanyBusinessUnitsType, CompanyBusinessUnits, "company-business-units");
+
+/// A `company-business-units` resource.
+#[derive(Debug, Clone, Object)]
+pub struct CompanyBusinessUnitsResource {
+    /// Always `company-business-units`.
+    #[oai(rename = "type")]
+    pub ty: CompanyBusinessUnitsType,
+    /// The unit's uuid.
+    pub id: Uuid,
+    /// The unit's attributes.
+    pub attributes: CompanyBusinessUnitsAttributes,
+    /// `companies` and `company-business-unit-addresses`, when asked with `include`.
+    #[oai(skip_serializing_if_is_none)]
+    pub relationships: Option<Relationships>,
+    /// The unit's URL.
+    pub links: SelfLinks,
+}
+
+impl CompanyBusinessUnitsResource {
+    pub fn new(base: &str, unit: &BusinessUnit, relationships: Option<Relationships>) -> Self {
+        let u = &unit.unit;
+        Self {
+            ty: CompanyBusinessUnitsType::CompanyBusinessUnits,
+            id: u.uuid,
+            attributes: CompanyBusinessUnitsAttributes {
+                name: u.name.clone(),
+                email: u.email.clone(),
+                phone: u.phone.clone(),
+                external_url: u.external_url.clone(),
+                bic: u.bic.clone(),
+                iban: u.iban.clone(),
+                default_billing_address: unit.default_billing_address,
+            },
+            relationships,
+            links: resource_link(base, COMPANY_BUSINESS_UNITS, u.uuid),
+        }
+    }
+}
+
+/// The document of one company business unit.
+#[derive(Debug, Object)]
+pub struct CompanyBusinessUnitsDocument {
+    /// The unit.
+    pub data: CompanyBusinessUnitsResource,
+    /// The related resources asked for with `include`, each once.
+    #[oai(skip_serializing_if_is_none)]
+    pub included: Option<Vec<IncludedResource>>,
+}
+
+/// The document of `GET /company-business-units/mine`.
+#[derive(Debug, Object)]
+pub struct CompanyBusinessUnitsCollectionDocument {
+    /// The caller's unit (one element, or none when the company user has no unit).
+    pub data: Vec<CompanyBusinessUnitsResource>,
+    /// The document's URL.
+    pub links: CollectionLinks,
+    /// The related resources asked for with `include`, each once.
+    #[oai(skip_serializing_if_is_none)]
+    pub included: Option<Vec<IncludedResource>>,
+}
+
+#[derive(ApiResponse)]
+pub enum CompanyBusinessUnitResponse {
+    /// The business unit.
+    #[oai(status = 200)]
+    Ok(JsonApi<CompanyBusinessUnitsDocument>),
+}
+
+#[derive(ApiResponse)]
+pub enum CompanyBusinessUnitsResponse {
+    /// The caller's business unit, as a collection.
+    #[oai(status = 200)]
+    Ok(JsonApi<CompanyBusinessUnitsCollectionDocument>),
+}
+
+error_set!(
+    MyCompanyBusinessUnitsErrors: INVALID_ACCESS_TOKEN,
+    MISSING_ACCESS_TOKEN,
+    COMPANY_BUSINESS_UNITS_NO_CONTEXT
+);
+error_set!(
+    CompanyBusinessUnitErrors: INVALID_ACCESS_TOKEN,
+    MISSING_ACCESS_TOKEN,
+    COMPANY_BUSINESS_UNITS_NO_CONTEXT,
+    COMPANY_BUSINESS_UNIT_NOT_FOUND
+);
+
+const RESOURCE: CompanyResource = CompanyResource::CompanyBusinessUnits;
+
+/// The units as resources, with what `include` asks for.
+async fn resources(
+    state: &Arc<AppState>,
+    req: &Request,
+    include: Option<&str>,
+    units: &[BusinessUnit],
+) -> Result<(Vec<CompanyBusinessUnitsResource>, Option<Vec<IncludedResource>>), Error> {
+    let base = base(req, state);
+    let primary = Primary { business_units: units, ..Primary::default() };
+    let includes =
+        Includes::load(state, &base, wanted(include, COMPANY_BUSINESS_UNITS), primary).await?;
+    let data = units
+        .iter()
+        .map(|u| CompanyBusinessUnitsResource::new(&base, u, includes.of_business_unit(u)))
+        .collect();
+    Ok((data, includes.included()))
+}
+
+pub struct CompanyBusinessUnitsApi;
+
+#[OpenApi(tag = "ApiTags::CompanyBusinessUnits")]
+impl CompanyBusinessUnitsApi {
+    /// Retrieve the caller's business unit.
+    ///
+    /// The business unit of the caller's company user, as a collection of one (empty when
+    /// the company user belongs to no unit). Without a usable company user: 403/1903.
+    #[oai(
+        path = "/company-business-units/mine",
+        method = "get",
+        operation_id = "getMyCompanyBusinessUnits"
+    )]
+    async fn mine(
+        &self,
+        caller: Bearer,
+        /// Related resources to include, comma-separated: `companies`,
+        /// `company-business-unit-addresses`. Unknown names are ignored.
+        include: Query<Option<String>>,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<CompanyBusinessUnitsResponse, ApiError<MyCompanyBusinessUnitsErrors>> {
+        let user = company_context(&state, &caller, RESOURCE).await?;
+        let units = match user.business_unit_id {
+            Some(id) => service::company::business_units_by_ids(&state.db, [id]).await?,
+            None => Vec::new(),
+        };
+        let (data, included) = resources(&state, req, include.0.as_deref(), &units).await?;
+        let links = unpaged_links(req, &state);
+        Ok(CompanyBusinessUnitsResponse::Ok(JsonApi(CompanyBusinessUnitsCollectionDocument {
+            data,
+            links,
+            included,
+        })))
+    }
+
+    /// Retrieve a company business unit.
+    ///
+    /// Any unit of the caller's company; a unit of another company, an unknown id or one
+    /// that is not a uuid gets 404/1901. Without a usable company user: 403/1903.
+    #[oai(
+        path = "/company-business-units/:id",
+        method = "get",
+        operation_id = "getCompanyBusinessUnit"
+    )]
+    async fn get(
+        &self,
+        /// The unit's uuid.
+        id: Path<String>,
+        caller: Bearer,
+        /// Related resources to include, comma-separated: `companies`,
+        /// `company-business-unit-addresses`. Unknown names are ignored.
+        include: Query<Option<String>>,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<CompanyBusinessUnitResponse, ApiError<CompanyBusinessUnitErrors>> {
+        let user = company_context(&state, &caller, RESOURCE).await?;
+        let uuid = parse_uuid(&id.0).ok_or(Error::NotFound(RESOURCE))?;
+        let unit = service::company::business_unit_in_company(&state.db, user.company_id, uuid)
+            .await?
+            .ok_or(Error::NotFound(RESOURCE))?;
+        let (data, included) = resources(&state, req, include.0.as_deref(), &[unit]).await?;
+        let data = data.into_iter().next().ok_or_else(|| Error::internal("one unit expected"))?;
+        Ok(CompanyBusinessUnitResponse::Ok(JsonApi(CompanyBusinessUnitsDocument {
+            data,
+            included,
+        })))
+    }
+}

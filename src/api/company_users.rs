@@ -1,0 +1,292 @@
+//! `GET /company-users/mine`, `GET /company-users` and `GET /company-users/{id}`
+//! (spec §3.5): the caller's memberships, and the company users of the caller's company.
+
+use std::sync::Arc;
+
+use entity::company_user;
+use poem::{Request, web::Data};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+};
+use uuid::Uuid;
+
+use super::{
+    ApiTags,
+    auth::Bearer,
+    company_documents::{
+        COMPANY_USERS, CollectionLinks, IncludedResource, Includes, Relationships, base,
+        company_context, paged_links, paging, parse_uuid, resource_link, unpaged_links, wanted,
+    },
+    errors::{
+        ApiError, COMPANY_USER_NOT_FOUND, COMPANY_USERS_FORBIDDEN, COMPANY_USERS_NO_CONTEXT,
+        INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, PAGINATION_INVALID, error_set,
+    },
+    jsonapi::{JsonApi, SelfLinks, resource_type},
+};
+use crate::{
+    app::AppState,
+    error::{CompanyResource, Error},
+    service::{
+        self,
+        company::{CompanyUserFilter, Primary, SEE_COMPANY_USERS},
+    },
+};
+
+/// The attributes of a company user.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CompanyUsersAttributes {
+    /// Whether the company user is active (only active ones can authenticate).
+    pub is_active: bool,
+    /// Whether this is its customer's default company user, the one a customer token
+    /// carries.
+    pub is_default: bool,
+}
+
+resource_type!(CompanyUsersType, CompanyUsers, "company-users");
+
+/// A `company-users` resource.
+#[derive(Debug, Clone, Object)]
+pub struct CompanyUsersResource {
+    /// Always `company-users`.
+    #[oai(rename = "type")]
+    pub ty: CompanyUsersType,
+    /// The company user's uuid (`idCompanyUser` of `POST /company-user-access-tokens`).
+    pub id: Uuid,
+    /// The company user's attributes.
+    pub attributes: CompanyUsersAttributes,
+    /// `companies`, `company-business-units`, `company-roles`, `customers`: those asked
+    /// with `include`.
+    #[oai(skip_serializing_if_is_none)]
+    pub relationships: Option<Relationships>,
+    /// The company user's URL.
+    pub links: SelfLinks,
+}
+
+impl CompanyUsersResource {
+    fn new(base: &str, user: &company_user::Model, relationships: Option<Relationships>) -> Self {
+        Self {
+            ty: CompanyUsersType::CompanyUsers,
+            id: user.uuid,
+            attributes: CompanyUsersAttributes {
+                is_active: user.is_active,
+                is_default: user.is_default,
+            },
+            relationships,
+            links: resource_link(base, COMPANY_USERS, user.uuid),
+        }
+    }
+}
+
+/// The document of one company user.
+#[derive(Debug, Object)]
+pub struct CompanyUsersDocument {
+    /// The company user.
+    pub data: CompanyUsersResource,
+    /// The related resources asked for with `include`, each once.
+    #[oai(skip_serializing_if_is_none)]
+    pub included: Option<Vec<IncludedResource>>,
+}
+
+/// The document of a company-user collection.
+#[derive(Debug, Object)]
+pub struct CompanyUsersCollectionDocument {
+    /// The company users of this page.
+    pub data: Vec<CompanyUsersResource>,
+    /// The document's URL and, for a paged collection, the URLs of other pages.
+    pub links: CollectionLinks,
+    /// The related resources asked for with `include`, each once.
+    #[oai(skip_serializing_if_is_none)]
+    pub included: Option<Vec<IncludedResource>>,
+}
+
+#[derive(ApiResponse)]
+pub enum CompanyUserResponse {
+    /// The company user.
+    #[oai(status = 200)]
+    Ok(JsonApi<CompanyUsersDocument>),
+}
+
+#[derive(ApiResponse)]
+pub enum CompanyUsersResponse {
+    /// The company users.
+    #[oai(status = 200)]
+    Ok(JsonApi<CompanyUsersCollectionDocument>),
+}
+
+error_set!(MyCompanyUsersErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN);
+error_set!(
+    CompanyUsersErrors: PAGINATION_INVALID,
+    INVALID_ACCESS_TOKEN,
+    MISSING_ACCESS_TOKEN,
+    COMPANY_USERS_NO_CONTEXT,
+    COMPANY_USERS_FORBIDDEN
+);
+error_set!(
+    CompanyUserErrors: INVALID_ACCESS_TOKEN,
+    MISSING_ACCESS_TOKEN,
+    COMPANY_USERS_NO_CONTEXT,
+    COMPANY_USERS_FORBIDDEN,
+    COMPANY_USER_NOT_FOUND
+);
+
+const RESOURCE: CompanyResource = CompanyResource::CompanyUsers;
+
+/// The users as resources, with what `include` asks for.
+async fn resources(
+    state: &Arc<AppState>,
+    req: &Request,
+    include: Option<&str>,
+    users: &[company_user::Model],
+) -> Result<(Vec<CompanyUsersResource>, Option<Vec<IncludedResource>>), Error> {
+    let base = base(req, state);
+    let primary = Primary { company_users: users, ..Primary::default() };
+    let includes = Includes::load(state, &base, wanted(include, COMPANY_USERS), primary).await?;
+    let data = users
+        .iter()
+        .map(|u| CompanyUsersResource::new(&base, u, includes.of_company_user(u)))
+        .collect();
+    Ok((data, includes.included()))
+}
+
+/// The caller's company user, allowed to see its company's users.
+async fn directory_reader(state: &AppState, caller: &Bearer) -> Result<company_user::Model, Error> {
+    let user = company_context(state, caller, RESOURCE).await?;
+    if !service::company::has_permission(&state.db, user.id, SEE_COMPANY_USERS).await? {
+        return Err(Error::Forbidden);
+    }
+    Ok(user)
+}
+
+/// A filter's values: `None` when absent; values that are not uuids match nothing.
+fn filter_values(values: Option<Vec<String>>) -> Option<Vec<Uuid>> {
+    values.map(|values| values.iter().filter_map(|v| parse_uuid(v.trim())).collect())
+}
+
+pub struct CompanyUsersApi;
+
+#[OpenApi(tag = "ApiTags::CompanyUsers")]
+impl CompanyUsersApi {
+    /// Retrieve the caller's company users.
+    ///
+    /// Every usable membership of the caller's customer: an active company user in an
+    /// approved, active company, i.e. every `idCompanyUser` that
+    /// `POST /company-user-access-tokens` accepts. Works with any token and needs no
+    /// company context; a customer without memberships gets an empty collection.
+    #[oai(path = "/company-users/mine", method = "get", operation_id = "getMyCompanyUsers")]
+    async fn mine(
+        &self,
+        caller: Bearer,
+        /// Related resources to include, comma-separated: `companies`,
+        /// `company-business-units`, `company-roles`, `customers` (and
+        /// `company-business-unit-addresses` of the included units). Unknown names are
+        /// ignored.
+        include: Query<Option<String>>,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<CompanyUsersResponse, ApiError<MyCompanyUsersErrors>> {
+        let users =
+            service::membership::usable_memberships(&state.db, caller.0.customer_id).await?;
+        let (data, included) = resources(&state, req, include.0.as_deref(), &users).await?;
+        let links = unpaged_links(req, &state);
+        Ok(CompanyUsersResponse::Ok(JsonApi(CompanyUsersCollectionDocument {
+            data,
+            links,
+            included,
+        })))
+    }
+
+    /// Retrieve the company users of the caller's company.
+    ///
+    /// All company users of the company, active or not, ordered by creation. Needs a
+    /// company context (403/1403) and a role with the permission
+    /// `SeeCompanyUsersPermissionPlugin` (403/1405). Paged with `page[offset]` and
+    /// `page[limit]` (at most the configured page limit, 100 by default); `links` then
+    /// carries `first`, `last`, `prev` and `next`. Bad paging values get 400 before the
+    /// company context is checked.
+    #[oai(path = "/company-users", method = "get", operation_id = "getCompanyUsers")]
+    #[expect(clippy::too_many_arguments, reason = "one argument per documented query parameter")]
+    async fn list(
+        &self,
+        caller: Bearer,
+        /// Only company users of these business units (uuids; repeat the parameter for
+        /// several: any of them matches).
+        #[oai(name = "filter[company-business-units.id]")]
+        filter_units: Query<Option<Vec<String>>>,
+        /// Only company users holding one of these roles (uuids; repeat the parameter for
+        /// several: any of them matches).
+        #[oai(name = "filter[company-roles.id]")]
+        filter_roles: Query<Option<Vec<String>>>,
+        /// The number of company users to skip (an integer ≥ 0; default 0).
+        #[oai(name = "page[offset]")]
+        page_offset: Query<Option<String>>,
+        /// The most company users to return (an integer ≥ 1; default and maximum: the
+        /// configured page limit, 100 unless changed).
+        #[oai(name = "page[limit]")]
+        page_limit: Query<Option<String>>,
+        /// Related resources to include, comma-separated: `companies`,
+        /// `company-business-units`, `company-roles`, `customers` (and
+        /// `company-business-unit-addresses` of the included units). Unknown names are
+        /// ignored.
+        include: Query<Option<String>>,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<CompanyUsersResponse, ApiError<CompanyUsersErrors>> {
+        let page =
+            paging(page_offset.0.as_deref(), page_limit.0.as_deref(), state.config.page_limit)?;
+        let user = directory_reader(&state, &caller).await?;
+        let filter = CompanyUserFilter {
+            business_units: filter_values(filter_units.0),
+            roles: filter_values(filter_roles.0),
+        };
+        let found = service::company::company_users(
+            &state.db,
+            user.company_id,
+            &filter,
+            page.offset,
+            page.limit,
+        )
+        .await?;
+        let (data, included) = resources(&state, req, include.0.as_deref(), &found.items).await?;
+        let links = paged_links(req, &state, page, found.total, data.len());
+        Ok(CompanyUsersResponse::Ok(JsonApi(CompanyUsersCollectionDocument {
+            data,
+            links,
+            included,
+        })))
+    }
+
+    /// Retrieve a company user of the caller's company.
+    ///
+    /// Needs a company context (403/1403) and a role with the permission
+    /// `SeeCompanyUsersPermissionPlugin` (403/1405). An unknown id, or one that is not a
+    /// uuid, gets 404/1404; a company user of another company gets 403/1403.
+    #[oai(path = "/company-users/:id", method = "get", operation_id = "getCompanyUser")]
+    async fn get(
+        &self,
+        /// The company user's uuid.
+        id: Path<String>,
+        caller: Bearer,
+        /// Related resources to include, comma-separated: `companies`,
+        /// `company-business-units`, `company-roles`, `customers` (and
+        /// `company-business-unit-addresses` of the included units). Unknown names are
+        /// ignored.
+        include: Query<Option<String>>,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<CompanyUserResponse, ApiError<CompanyUserErrors>> {
+        let reader = directory_reader(&state, &caller).await?;
+        let uuid = parse_uuid(&id.0).ok_or(Error::NotFound(RESOURCE))?;
+        let user = service::company::company_user_by_uuid(&state.db, uuid)
+            .await?
+            .ok_or(Error::NotFound(RESOURCE))?;
+        if user.company_id != reader.company_id {
+            return Err(Error::CompanyUserOfAnotherCompany.into());
+        }
+        let (data, included) = resources(&state, req, include.0.as_deref(), &[user]).await?;
+        let data =
+            data.into_iter().next().ok_or_else(|| Error::internal("one company user expected"))?;
+        Ok(CompanyUserResponse::Ok(JsonApi(CompanyUsersDocument { data, included })))
+    }
+}
