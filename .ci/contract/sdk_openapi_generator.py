@@ -26,11 +26,11 @@ def main(base: str) -> None:
         )
     )
     customer = login.data.attributes
-    assert customer.id_company_user == SONIA, customer
+    assert str(customer.id_company_user) == SONIA, customer
     sonia = client(base, customer.access_token)
 
     mine = g.CompanyUsersApi(sonia).get_my_company_users()
-    assert [user.id for user in mine.data] == [SONIA], mine
+    assert [str(user.id) for user in mine.data] == [SONIA], mine
 
     switched = g.CompanyUserAccessTokensApi(sonia).create_company_user_access_token(
         g.CompanyUserAccessTokensRequest(

@@ -53,12 +53,12 @@ def main(base: str) -> None:
     assert login.status_code == 201, login
     assert isinstance(login.parsed, AccessTokensDocument), login.parsed
     customer = login.parsed.data.attributes
-    assert customer.id_company_user == SONIA, customer
+    assert str(customer.id_company_user) == SONIA, customer
     sonia = AuthenticatedClient(base_url=base, token=customer.access_token, raise_on_unexpected_status=True)
 
     mine = get_my_company_users.sync_detailed(client=sonia)
     assert mine.status_code == 200 and isinstance(mine.parsed, CompanyUsersCollectionDocument), mine
-    assert [user.id for user in mine.parsed.data] == [SONIA], mine.parsed
+    assert [str(user.id) for user in mine.parsed.data] == [SONIA], mine.parsed
 
     switched = create_company_user_access_token.sync_detailed(
         client=sonia,

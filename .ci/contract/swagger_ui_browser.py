@@ -52,10 +52,10 @@ def main(base: str, token: str, screenshot: str) -> None:
         body.clear()
         body.send_keys(json.dumps({"data": {"type": "company-user-access-tokens", "attributes": {"idCompanyUser": SONIA}}}))
         driver.find_element(By.CSS_SELECTOR, f"{operation} button.execute").click()
-        status = wait.until(
-            ready.visibility_of_element_located((By.CSS_SELECTOR, f"{operation} .live-responses-table .response-col_status"))
-        )
-        answer = driver.find_element(By.CSS_SELECTOR, f"{operation} .live-responses-table .response-col_description").text
+        row = f"{operation} .live-responses-table tbody tr.response"
+        status = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, f"{row} td.response-col_status")))
+        answer = driver.find_element(By.CSS_SELECTOR, f"{row} td.response-col_description").text
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", status)
         driver.save_screenshot(screenshot)
         assert status.text.strip().startswith("201"), f"status {status.text!r}: {answer}"
         assert '"company-user-access-tokens"' in answer and "accessToken" in answer, answer

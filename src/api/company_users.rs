@@ -219,11 +219,11 @@ impl CompanyUsersApi {
         #[oai(name = "filter[company-roles.id]")]
         filter_roles: Query<Option<Vec<String>>>,
         /// The number of company users to skip (an integer ≥ 0; default 0).
-        #[oai(name = "page[offset]")]
+        #[oai(name = "page[offset]", validator(pattern = r"^\+?[0-9]+$"))]
         page_offset: Query<Option<String>>,
         /// The most company users to return (an integer ≥ 1; default and maximum: the
         /// configured page limit, 100 unless changed).
-        #[oai(name = "page[limit]")]
+        #[oai(name = "page[limit]", validator(pattern = r"^\+?0*[1-9][0-9]*$"))]
         page_limit: Query<Option<String>>,
         /// Related resources to include, comma-separated: `companies`,
         /// `company-business-units`, `company-roles`, `customers` (and

@@ -12,7 +12,8 @@ Company-account authentication of Spryker's Glue Storefront API: log in as a cus
 list the companies you work for, and exchange the customer token for a token of one \
 company user (`POST /company-user-access-tokens`); refresh and revoke tokens.
 
-Every body is JSON:API (`application/vnd.api+json`); every error is \
+Every body is JSON:API (`application/vnd.api+json`); request bodies are also accepted as \
+`application/json` or without a Content-Type, as Glue does. Every error is \
 `{\"errors\":[{\"code\":\"001\",\"status\":401,\"detail\":\"...\"}]}`.";
 
 pub fn service() -> OpenApiService<Apis, ()> {

@@ -234,7 +234,7 @@ impl From<Error> for poem::Error {
 /// Turns any error the framework raised into the JSON:API envelope (spec §1.3).
 pub fn render_framework_error(err: poem::Error) -> Response {
     use poem::error::{MethodNotAllowedError, NotFoundError};
-    use poem_openapi::error::{ContentTypeError, ParseRequestPayloadError};
+    use poem_openapi::error::{ContentTypeError, ParseParamError, ParseRequestPayloadError};
 
     if err.is_from_response() {
         return err.into_response();
@@ -250,6 +250,11 @@ pub fn render_framework_error(err: poem::Error) -> Response {
     }
     if err.is::<ParseRequestPayloadError>() {
         return render(&[POST_DATA_INVALID]);
+    }
+    // The paging parameters carry their pattern in the document; a value that breaks it is
+    // refused by poem-openapi before the operation runs, with the operation's own answer.
+    if err.downcast_ref::<ParseParamError>().is_some_and(|e| e.name.starts_with("page[")) {
+        return render(&[PAGINATION_INVALID]);
     }
     let status = err.status();
     if status.is_client_error() {

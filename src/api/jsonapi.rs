@@ -110,14 +110,12 @@ impl<'a, D: RequestDocument> ApiExtractor<'a> for JsonApiRequest<D> {
     }
 
     fn request_meta() -> Option<MetaRequest> {
-        // Both media types are listed: generated clients often send `application/json`,
-        // and Glue accepts it.
+        // One media type: with two, generators (openapi-python-client) make the body an
+        // optional union. The service also accepts `application/json` and bodies without a
+        // Content-Type, as Glue does (see the description of the API).
         Some(MetaRequest {
             description: None,
-            content: vec![
-                MetaMediaType { content_type: MEDIA_TYPE, schema: D::schema_ref() },
-                MetaMediaType { content_type: "application/json", schema: D::schema_ref() },
-            ],
+            content: vec![MetaMediaType { content_type: MEDIA_TYPE, schema: D::schema_ref() }],
             required: true,
         })
     }
