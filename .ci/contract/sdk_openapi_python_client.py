@@ -4,8 +4,11 @@ Usage: sdk_openapi_python_client.py BASE_URL (the generated package `glue_auth_c
 must be importable). Only generated code talks to the service.
 """
 
+import json
 import sys
 import uuid
+
+import jwt
 
 from glue_auth_client import AuthenticatedClient, Client
 from glue_auth_client.api.access_tokens import create_access_token
@@ -13,6 +16,7 @@ from glue_auth_client.api.companies import get_my_companies
 from glue_auth_client.api.company_user_access_tokens import create_company_user_access_token
 from glue_auth_client.api.company_users import get_my_company_users
 from glue_auth_client.api.customers import get_customers
+from glue_auth_client.api.keys import get_jwks
 from glue_auth_client.api.refresh_tokens import create_refresh_token, delete_my_refresh_tokens
 from glue_auth_client.models import (
     AccessTokensDocument,
@@ -74,6 +78,16 @@ def main(base: str) -> None:
         base_url=base, token=switched.parsed.data.attributes.access_token, raise_on_unexpected_status=True
     )
 
+    # An independent JWT library verifies the company-user token with the published keys.
+    access = switched.parsed.data.attributes.access_token
+    jwks = get_jwks.sync_detailed(client=anonymous)
+    assert jwks.status_code == 200, jwks
+    keys = {key["kid"]: jwt.PyJWK(key) for key in json.loads(jwks.content)["keys"]}
+    kid = jwt.get_unverified_header(access)["kid"]
+    claims = jwt.decode(access, keys[kid], algorithms=["ES256"], audience="frontend", issuer="glue-auth")
+    assert claims["scopes"] == ["company_user"], claims
+    assert json.loads(claims["sub"])["id_company_user"] == SONIA, claims
+
     companies = get_my_companies.sync_detailed(client=company_user)
     assert companies.status_code == 200 and isinstance(companies.parsed, CompaniesCollectionDocument), companies
     assert [c.attributes.name for c in companies.parsed.data] == ["Acme Corporation"], companies.parsed
@@ -99,7 +113,8 @@ def main(base: str) -> None:
     assert isinstance(refused.parsed, ErrorDocument), refused.parsed
     error = refused.parsed.errors[0]
     assert (error.code, error.status, error.detail) == ("001", 401, "Invalid access token."), error
-    print("openapi-python-client: login, company users, company-user token, company, refresh, revoke, 401/001: ok")
+    print("openapi-python-client: login, company users, company-user token (verified by PyJWT with the JWKS),")
+    print("  company, refresh, revoke, 401/001: ok")
 
 
 if __name__ == "__main__":
