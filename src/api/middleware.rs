@@ -98,7 +98,7 @@ pub async fn handle<E: Endpoint<Output = Response>>(
     let request_id = uuid::Uuid::new_v4();
     let method = req.method().clone();
     let path = trim_trailing_slash(&mut req);
-    let route = pipeline.routes.lookup(&path).map(|(t, m)| (t.to_owned(), m.to_vec()));
+    let route = pipeline.routes.lookup(&path);
 
     let checked = match check_media_types(&req, &path) {
         Ok(()) => read_body(&mut req, pipeline.body_limit).await,
@@ -140,7 +140,7 @@ pub async fn handle<E: Endpoint<Output = Response>>(
         target: "glue_auth::request",
         %request_id,
         method = %method,
-        route = route.as_ref().map_or("-", |(t, _)| t.as_str()),
+        route = route.map_or("-", |(t, _)| t),
         status = resp.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
