@@ -14,6 +14,8 @@ use glue_auth::auth::{
 on_both_databases!(
     every_demo_persona_logs_in_with_its_default_company_user,
     the_e_mail_is_matched_without_regard_to_case,
+    configured_base_url_and_lifetime_show_in_links_and_expires_in,
+    without_a_default_the_oldest_usable_membership_is_carried,
     concurrent_logins_all_complete_through_the_password_check_limit,
     wrong_password_unknown_e_mail_and_inactive_customer_all_get_003,
     login_attributes_are_checked_with_901,
@@ -115,6 +117,38 @@ async fn concurrent_logins_all_complete_through_the_password_check_limit(db: Db,
         assert_eq!(answer.status, 201, "{}", answer.body);
         assert_eq!(answer.body["data"]["attributes"]["idCompanyUser"], json!(company_user));
     }
+}
+
+async fn configured_base_url_and_lifetime_show_in_links_and_expires_in(db: Db, test: &str) {
+    let extra = ["--public-base-url", "https://glue.example.com/", "--access-token-ttl", "600"];
+    let Some(app) = TestApp::spawn_with(db, test, &extra).await else { return };
+    glue_auth::admin::load_demo(&app.db).await.unwrap();
+    let answer = app.login("sonia@acme.com", "change123").await;
+    assert_eq!(answer.body["data"]["links"]["self"], "https://glue.example.com/access-tokens");
+    assert_eq!(answer.body["data"]["attributes"]["expiresIn"], 600);
+    let (header_and_claims, _) = answer.tokens();
+    let (_, claims) = jwt_parts(&header_and_claims);
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600);
+}
+
+async fn without_a_default_the_oldest_usable_membership_is_carried(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    // Bill has no company: give him two memberships, neither the default, the older first.
+    let older = "11111111-1111-4111-8111-111111111111";
+    let newer = "22222222-2222-4222-8222-222222222222";
+    let text = format!(
+        "company_users:\n  - {{uuid: {older}, customer: DE--4, company: 5a15e950-169f-5ff0-8b88-152d1d1cd76e}}\n  - {{uuid: {newer}, customer: DE--4, company: 62de4ab6-b768-5c21-8835-455d9f341625}}\n"
+    );
+    glue_auth::dataset::import_text(&app.db, &text).await.unwrap();
+    let answer = app.login("bill.martin@acme.com", "change123").await;
+    assert_eq!(answer.body["data"]["attributes"]["idCompanyUser"], older);
+    // The older one's company is denied: the newer usable one is carried.
+    let bob: uuid::Uuid = "5a15e950-169f-5ff0-8b88-152d1d1cd76e".parse().unwrap();
+    glue_auth::service::directory::set_company_status(&app.db, bob, Some("denied"), None)
+        .await
+        .unwrap();
+    let answer = app.login("bill.martin@acme.com", "change123").await;
+    assert_eq!(answer.body["data"]["attributes"]["idCompanyUser"], newer);
 }
 
 async fn the_e_mail_is_matched_without_regard_to_case(db: Db, test: &str) {
