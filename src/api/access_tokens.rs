@@ -9,8 +9,8 @@ use super::{
     ApiTags,
     auth::OptionalBearer,
     errors::{
-        AUTHENTICATION_FAILED, ApiError, INVALID_ACCESS_TOKEN, INVALID_TYPE, LOGIN_BLOCKED,
-        PAYLOAD_TOO_LARGE, POST_DATA_INVALID, UNSUPPORTED_MEDIA_TYPE, error_set, violation_example,
+        AUTHENTICATION_FAILED, ApiError, INVALID_ACCESS_TOKEN, LOGIN_BLOCKED, error_set,
+        violation_example,
     },
     jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type, self_link},
     tokens::{token_attributes_with_company_user, token_document},
@@ -78,13 +78,9 @@ pub enum AccessTokensResponse {
 }
 
 error_set!(
-    AccessTokensErrors:
-    POST_DATA_INVALID,
-    INVALID_TYPE,
+    AccessTokensErrors: body;
     INVALID_ACCESS_TOKEN,
     AUTHENTICATION_FAILED,
-    PAYLOAD_TOO_LARGE,
-    UNSUPPORTED_MEDIA_TYPE,
     violation_example("username", Violation::BLANK),
     violation_example("username", Violation::NOT_AN_EMAIL),
     violation_example("password", Violation::BLANK),

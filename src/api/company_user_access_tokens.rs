@@ -10,8 +10,7 @@ use super::{
     ApiTags,
     auth::Bearer,
     errors::{
-        ApiError, COMPANY_USER_AUTHENTICATION_FAILED, INVALID_ACCESS_TOKEN, INVALID_TYPE,
-        MISSING_ACCESS_TOKEN, PAYLOAD_TOO_LARGE, POST_DATA_INVALID, UNSUPPORTED_MEDIA_TYPE,
+        ApiError, COMPANY_USER_AUTHENTICATION_FAILED, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
         error_set, violation_example,
     },
     jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type, self_link},
@@ -114,17 +113,13 @@ pub enum CompanyUserAccessTokensResponse {
 }
 
 error_set!(
-    CompanyUserAccessTokensErrors:
-    POST_DATA_INVALID,
-    INVALID_TYPE,
+    CompanyUserAccessTokensErrors: body;
     INVALID_ACCESS_TOKEN,
     COMPANY_USER_AUTHENTICATION_FAILED,
     MISSING_ACCESS_TOKEN,
     violation_example("idCompanyUser", Violation::MISSING),
     violation_example("idCompanyUser", Violation::BLANK),
     violation_example("idCompanyUser", Violation::NOT_A_UUID),
-    PAYLOAD_TOO_LARGE,
-    UNSUPPORTED_MEDIA_TYPE,
 );
 
 /// A uuid in its canonical, hyphenated form (what Glue's UUID rule accepts).

@@ -270,8 +270,20 @@ pub trait ErrorSet: Send {
     fn cases() -> Vec<GlueError>;
 }
 
-/// Declares an [`ErrorSet`]: `error_set!(Name: CASE, CASE, ...)`.
+/// Declares an [`ErrorSet`]: `error_set!(Name: CASE, CASE, ...)`. An operation that reads a
+/// JSON:API request body starts the list with `body;`, which adds [`BODY_ERRORS`].
 macro_rules! error_set {
+    ($(#[$meta:meta])* $name:ident: body; $($case:expr),* $(,)?) => {
+        $(#[$meta])*
+        pub struct $name;
+        impl $crate::api::errors::ErrorSet for $name {
+            fn cases() -> Vec<$crate::api::errors::GlueError> {
+                let mut cases = $crate::api::errors::BODY_ERRORS.to_vec();
+                cases.extend([$($case),*]);
+                cases
+            }
+        }
+    };
     ($(#[$meta:meta])* $name:ident: $($case:expr),* $(,)?) => {
         $(#[$meta])*
         pub struct $name;
@@ -283,6 +295,10 @@ macro_rules! error_set {
     };
 }
 pub(crate) use error_set;
+
+/// What reading a JSON:API request body can answer (spec §1.4 steps 1 and 3).
+pub const BODY_ERRORS: [GlueError; 4] =
+    [POST_DATA_INVALID, INVALID_TYPE, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE];
 
 error_set!(
     /// What any operation may answer, whatever it does.

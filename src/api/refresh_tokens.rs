@@ -9,8 +9,8 @@ use super::{
     ApiTags,
     auth::{Bearer, OptionalBearer},
     errors::{
-        ApiError, INVALID_ACCESS_TOKEN, INVALID_TYPE, MISSING_ACCESS_TOKEN, PAYLOAD_TOO_LARGE,
-        POST_DATA_INVALID, REFRESH_FAILED, UNSUPPORTED_MEDIA_TYPE, error_set, violation_example,
+        ApiError, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, REFRESH_FAILED, error_set,
+        violation_example,
     },
     jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type, self_link},
     tokens::{REFRESH_TOKEN_EXAMPLE, token_attributes_with_company_user, token_document},
@@ -77,13 +77,9 @@ pub enum RevokedResponse {
 }
 
 error_set!(
-    RefreshErrors:
-    POST_DATA_INVALID,
-    INVALID_TYPE,
+    RefreshErrors: body;
     INVALID_ACCESS_TOKEN,
     REFRESH_FAILED,
-    PAYLOAD_TOO_LARGE,
-    UNSUPPORTED_MEDIA_TYPE,
     violation_example("refreshToken", Violation::BLANK),
 );
 
