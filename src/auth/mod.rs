@@ -1,6 +1,7 @@
 //! Authentication primitives: password hashing now; signing keys, claims and the bearer
 //! extractor join here as the token endpoints arrive.
 
+pub mod cache;
 pub mod keys;
 pub mod password;
 pub mod tokens;

@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::keys::KeySet;
+use super::{cache::VerifiedTokens, keys::KeySet};
 
 /// Clock skew tolerated between us and the resource servers on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: i64 = 30;
@@ -82,6 +82,8 @@ pub struct TokenService {
     /// One per algorithm in the key set: jsonwebtoken insists that every algorithm a
     /// `Validation` allows belongs to the verifying key's family.
     validations: Vec<(Algorithm, Validation)>,
+    /// Tokens verified before (none unless [`TokenService::with_cache`]).
+    verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -179,7 +181,15 @@ impl TokenService {
             lifetime: i64::try_from(lifetime).unwrap_or(i64::MAX),
             encoded_header,
             validations,
+            verified: VerifiedTokens::new(0),
         }
+    }
+
+    /// Remembers up to `capacity` verified tokens (see [`VerifiedTokens`]).
+    #[must_use]
+    pub fn with_cache(mut self, capacity: usize) -> Self {
+        self.verified = VerifiedTokens::new(capacity);
+        self
     }
 
     /// The keys, for the JWKS endpoint.
@@ -236,6 +246,9 @@ impl TokenService {
         if token.len() > MAX_TOKEN_LEN {
             return Err(reject("longer than any token we issue"));
         }
+        if let Some(identity) = self.verified.get(token, now) {
+            return Ok(identity);
+        }
         // Fails for `alg: none` and other algorithms jsonwebtoken does not know.
         let header = jsonwebtoken::decode_header(token).map_err(|_| reject("malformed header"))?;
         let kid = header.kid.as_deref().ok_or_else(|| reject("no kid"))?;
@@ -281,12 +294,14 @@ impl TokenService {
         if kind == TokenKind::CompanyUser && sub.id_company_user.is_none() {
             return Err(reject("company_user token without id_company_user"));
         }
-        Ok(Identity {
+        let identity = Identity {
             customer_id: sub.id_customer,
             customer_reference: sub.customer_reference,
             company_user: sub.id_company_user,
             kind,
-        })
+        };
+        self.verified.insert(token, identity.clone(), claims.exp.saturating_add(LEEWAY_SECONDS));
+        Ok(identity)
     }
 }
 
