@@ -13,7 +13,7 @@ use crate::{
     auth::{keys::KeySet, tokens::TokenService},
     clock::Clock,
     config::Config,
-    service::{sessions::Sessions, throttle},
+    service::{sessions::Sessions, throttle, token_store::TokenStore},
 };
 
 /// What every request handler may use.
@@ -28,11 +28,13 @@ impl AppState {
     pub fn new(
         config: Config,
         db: DatabaseConnection,
+        store: TokenStore,
         clock: Arc<Clock>,
     ) -> Result<Self, BoxError> {
         let keys = KeySet::load(&config.signing_keys, &config.data_dir)?;
         let tokens =
-            TokenService::new(keys, &config.issuer, &config.audience, config.access_token_ttl);
+            TokenService::new(keys, &config.issuer, &config.audience, config.access_token_ttl)
+                .with_cache(config.access_token_cache);
         let sessions = Sessions {
             tokens,
             clock,
@@ -46,6 +48,7 @@ impl AppState {
             password_checks: tokio::sync::Semaphore::new(
                 crate::service::sessions::password_check_slots(),
             ),
+            store,
         };
         Ok(Self { db, config, sessions })
     }
@@ -72,7 +75,8 @@ impl App {
         db: DatabaseConnection,
         clock: Arc<Clock>,
     ) -> Result<Self, BoxError> {
-        let state = Arc::new(AppState::new(config, db, clock)?);
+        let store = TokenStore::open(&db).await?;
+        let state = Arc::new(AppState::new(config, db, store, clock)?);
         let acceptor = TcpListener::bind(state.config.listen).into_acceptor().await?;
         let addr = acceptor
             .local_addr()
@@ -128,7 +132,7 @@ async fn purge_periodically(state: Arc<AppState>) {
     loop {
         tick.tick().await;
         let now = state.sessions.clock.now();
-        match crate::service::sessions::purge_expired(&state.db, now).await {
+        match crate::service::sessions::purge_expired(state.sessions.store.writer(), now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired refresh tokens purged"),
             Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens failed"),

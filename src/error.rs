@@ -100,20 +100,37 @@ impl Error {
 
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
-        match &err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err),
-            DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
-            | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
-                if is_connection_error(e) =>
-            {
-                Self::Unavailable(err)
-            }
-            _ => Self::Internal(Box::new(err)),
-        }
+        if is_unavailable(&err) { Self::Unavailable(err) } else { Self::Internal(Box::new(err)) }
+    }
+}
+
+/// Whether `err` means the database cannot serve us now (down, unreachable, timed out, or
+/// a SQLite file that cannot be written: read-only, full disk, I/O error), as opposed to a
+/// bug in a statement.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) => is_connection_error(e),
+        _ => false,
     }
 }
 
 fn is_connection_error(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
-    matches!(err, E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed)
+    match err {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
+        E::Database(db) => {
+            db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some()
+                && db.code().is_some_and(|code| is_sqlite_storage_failure(&code))
+        }
+        _ => false,
+    }
+}
+
+/// SQLite's result codes (extended codes keep the primary one in the low byte) for storage
+/// that fails: SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_CORRUPT 11, SQLITE_FULL 13,
+/// SQLITE_CANTOPEN 14.
+fn is_sqlite_storage_failure(code: &str) -> bool {
+    code.parse::<u32>().is_ok_and(|code| matches!(code & 0xff, 8 | 10 | 11 | 13 | 14))
 }

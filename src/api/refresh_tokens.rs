@@ -127,7 +127,7 @@ impl RefreshTokensApi {
         caller: Bearer,
         state: Data<&Arc<AppState>>,
     ) -> Result<RevokedResponse, ApiError<RevokeErrors>> {
-        state.sessions.revoke_all(&state.db, caller.0.customer_id).await?;
+        state.sessions.revoke_all(caller.0.customer_id).await?;
         Ok(RevokedResponse::Revoked)
     }
 
@@ -148,7 +148,7 @@ impl RefreshTokensApi {
         caller: Bearer,
         state: Data<&Arc<AppState>>,
     ) -> Result<RevokedResponse, ApiError<RevokeErrors>> {
-        state.sessions.revoke(&state.db, caller.0.customer_id, &refresh_token.0).await?;
+        state.sessions.revoke(caller.0.customer_id, &refresh_token.0).await?;
         Ok(RevokedResponse::Revoked)
     }
 }

@@ -7,4 +7,5 @@ pub mod health;
 pub mod membership;
 pub mod sessions;
 pub mod throttle;
+pub mod token_store;
 pub mod validate;

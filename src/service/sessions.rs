@@ -8,12 +8,14 @@ use aws_lc_rs::{digest, rand::SecureRandom};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use entity::{company_user, customer, refresh_token};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr,
 };
 use uuid::Uuid;
 
-use super::{membership, throttle};
+use super::{
+    membership, throttle,
+    token_store::{NewToken, TokenStore},
+};
 use crate::{
     auth::{
         password::{self, Password},
@@ -37,6 +39,8 @@ pub struct Sessions {
     /// unbounded concurrency only multiplies memory (256 logins took ~5 GB) and makes every
     /// login slow. Waiting here, before the blocking pool, costs nothing if the client leaves.
     pub password_checks: tokio::sync::Semaphore,
+    /// Where every write goes.
+    pub store: TokenStore,
 }
 
 /// Password checks to run at once: one per CPU.
@@ -77,30 +81,26 @@ impl Sessions {
         }
     }
 
-    /// Stores a new refresh token of `family` and returns its secret and row id.
-    async fn store_refresh_token(
+    /// A new refresh token of `family`: its secret and the row to store.
+    fn new_refresh_token(
         &self,
-        db: &impl ConnectionTrait,
         family: Uuid,
         identity: &Identity,
         company_user_id: Option<i32>,
         now: i64,
-    ) -> Result<(String, i64), Error> {
+    ) -> Result<(String, NewToken), Error> {
         let secret = new_secret()?;
-        let row = refresh_token::ActiveModel {
-            token_hash: Set(hash(&secret)),
-            family_id: Set(family),
-            customer_id: Set(identity.customer_id),
-            company_user_id: Set(company_user_id),
-            scopes: Set(Self::scope(identity.kind).to_owned()),
-            client_id: Set(self.client_id.clone()),
-            issued_at: Set(now),
-            expires_at: Set(now.saturating_add(self.refresh_ttl)),
-            ..Default::default()
-        }
-        .insert(db)
-        .await?;
-        Ok((secret, row.id))
+        let row = NewToken {
+            token_hash: hash(&secret),
+            family_id: family,
+            customer_id: identity.customer_id,
+            company_user_id,
+            scopes: Self::scope(identity.kind),
+            client_id: self.client_id.clone(),
+            issued_at: now,
+            expires_at: now.saturating_add(self.refresh_ttl),
+        };
+        Ok((secret, row))
     }
 
     fn access_token(&self, identity: &Identity, now: i64) -> Result<String, Error> {
@@ -110,13 +110,13 @@ impl Sessions {
     /// Starts a new token family for `identity`.
     pub async fn start(
         &self,
-        db: &impl ConnectionTrait,
         identity: Identity,
         company_user_id: Option<i32>,
     ) -> Result<Issued, Error> {
         let now = self.clock.now();
-        let (refresh_token, _) =
-            self.store_refresh_token(db, Uuid::new_v4(), &identity, company_user_id, now).await?;
+        let (refresh_token, row) =
+            self.new_refresh_token(Uuid::new_v4(), &identity, company_user_id, now)?;
+        self.store.insert(row).await?;
         Ok(Issued {
             access_token: self.access_token(&identity, now)?,
             refresh_token,
@@ -152,7 +152,8 @@ impl Sessions {
         let email_subject = format!("email:{email}");
         let mut subjects = vec![email_subject.clone()];
         subjects.extend(client_address.map(|a| format!("ip:{a}")));
-        if throttle::is_blocked(db, &subjects, now).await? {
+        let standing = throttle::standing(db, &subjects, now).await?;
+        if standing.blocked {
             tracing::warn!(target: "glue_auth::audit", event = "login_blocked", "login blocked");
             return Err(Error::LoginBlocked);
         }
@@ -167,7 +168,9 @@ impl Sessions {
                 .map_err(Error::internal)?;
         match found {
             Some(customer) if matches && customer.is_active => {
-                throttle::clear(db, &email_subject).await?;
+                if standing.first_counted {
+                    throttle::clear(self.store.writer(), &email_subject).await?;
+                }
                 let identity = Self::customer_identity(db, &customer).await?;
                 tracing::info!(
                     target: "glue_auth::audit",
@@ -175,10 +178,11 @@ impl Sessions {
                     customer = %customer.customer_reference,
                     "login"
                 );
-                self.start(db, identity, None).await
+                self.start(identity, None).await
             }
             _ => {
-                throttle::record_failure(db, &subjects, now, self.throttle).await?;
+                throttle::record_failure(self.store.writer(), &subjects, now, self.throttle)
+                    .await?;
                 tracing::info!(target: "glue_auth::audit", event = "login_failed", "login failed");
                 Err(Error::AuthenticationFailed)
             }
@@ -199,7 +203,7 @@ impl Sessions {
         };
         if token.revoked_at.is_some() {
             if token.rotated_into_id.is_some() {
-                self.revoke_family(db, token.family_id, now).await?;
+                self.revoke_family(token.family_id, now).await?;
                 tracing::warn!(
                     target: "glue_auth::audit",
                     event = "refresh_reuse_detected",
@@ -233,27 +237,12 @@ impl Sessions {
             }
         };
 
-        let txn = db.begin().await?;
-        let claimed = refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
-            .filter(refresh_token::Column::Id.eq(token.id))
-            .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        if claimed.rows_affected != 1 {
+        let (refresh_token, successor) =
+            self.new_refresh_token(token.family_id, &identity, token.company_user_id, now)?;
+        if self.store.rotate(token.id, successor).await?.is_none() {
             // Another refresh with the same token won the race.
-            txn.rollback().await?;
             return Err(Error::RefreshFailed);
         }
-        let (refresh_token, new_id) = self
-            .store_refresh_token(&txn, token.family_id, &identity, token.company_user_id, now)
-            .await?;
-        refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::RotatedIntoId, Expr::value(new_id))
-            .filter(refresh_token::Column::Id.eq(token.id))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
         tracing::info!(
             target: "glue_auth::audit",
             event = "refresh",
@@ -268,35 +257,25 @@ impl Sessions {
         })
     }
 
-    async fn revoke_family(
-        &self,
-        db: &impl ConnectionTrait,
-        family: Uuid,
-        now: i64,
-    ) -> Result<(), Error> {
+    async fn revoke_family(&self, family: Uuid, now: i64) -> Result<(), Error> {
         refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
             .filter(refresh_token::Column::FamilyId.eq(family))
             .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(db)
+            .exec(self.store.writer())
             .await?;
         Ok(())
     }
 
     /// `DELETE /refresh-tokens/{refreshToken}`: revokes it if it is the caller's customer's;
     /// anything else is left alone, silently.
-    pub async fn revoke(
-        &self,
-        db: &impl ConnectionTrait,
-        customer_id: i32,
-        presented: &str,
-    ) -> Result<(), Error> {
+    pub async fn revoke(&self, customer_id: i32, presented: &str) -> Result<(), Error> {
         let revoked = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RevokedAt, Expr::value(self.clock.now()))
             .filter(refresh_token::Column::TokenHash.eq(hash(presented)))
             .filter(refresh_token::Column::CustomerId.eq(customer_id))
             .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(db)
+            .exec(self.store.writer())
             .await?;
         tracing::info!(target: "glue_auth::audit", event = "revoke", count = revoked.rows_affected, "refresh token revoked");
         Ok(())
@@ -304,16 +283,12 @@ impl Sessions {
 
     /// `DELETE /refresh-tokens/mine`: revokes every live refresh token of the customer,
     /// including those issued for its company users.
-    pub async fn revoke_all(
-        &self,
-        db: &impl ConnectionTrait,
-        customer_id: i32,
-    ) -> Result<(), Error> {
+    pub async fn revoke_all(&self, customer_id: i32) -> Result<(), Error> {
         let revoked = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RevokedAt, Expr::value(self.clock.now()))
             .filter(refresh_token::Column::CustomerId.eq(customer_id))
             .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(db)
+            .exec(self.store.writer())
             .await?;
         tracing::info!(target: "glue_auth::audit", event = "revoke_all", count = revoked.rows_affected, "refresh tokens revoked");
         Ok(())
@@ -335,7 +310,7 @@ impl Sessions {
             company_user: Some(member.uuid),
             kind: TokenKind::CompanyUser,
         };
-        let issued = self.start(db, identity, Some(member.id)).await?;
+        let issued = self.start(identity, Some(member.id)).await?;
         Ok(Some((issued, member)))
     }
 }

@@ -33,23 +33,40 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-/// Whether any of the subjects is blocked at `now`.
-pub async fn is_blocked(
+/// What the counters say about a login's subjects.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Standing {
+    /// One of the subjects is blocked.
+    pub blocked: bool,
+    /// The first subject has a counter (so a successful login has something to clear).
+    pub first_counted: bool,
+}
+
+/// The standing of `subjects` at `now`, in one query.
+pub async fn standing(
     db: &impl ConnectionTrait,
     subjects: &[String],
     now: i64,
-) -> Result<bool, DbErr> {
-    for subject in subjects {
-        let stmt = statement(
-            db.get_database_backend(),
-            "SELECT 1 FROM login_attempt WHERE subject = ? AND blocked_until > ?",
-            vec![subject.clone().into(), now.into()],
-        );
-        if db.query_one_raw(stmt).await?.is_some() {
-            return Ok(true);
-        }
+) -> Result<Standing, DbErr> {
+    let Some(first) = subjects.first() else {
+        return Ok(Standing::default());
+    };
+    let placeholders = vec!["?"; subjects.len()].join(", ");
+    let stmt = statement(
+        db.get_database_backend(),
+        &format!(
+            "SELECT subject, blocked_until FROM login_attempt WHERE subject IN ({placeholders})"
+        ),
+        subjects.iter().map(|s| s.clone().into()).collect(),
+    );
+    let mut standing = Standing::default();
+    for row in db.query_all_raw(stmt).await? {
+        let subject: String = row.try_get("", "subject")?;
+        let blocked_until: Option<i64> = row.try_get("", "blocked_until")?;
+        standing.blocked |= blocked_until.is_some_and(|until| until > now);
+        standing.first_counted |= &subject == first;
     }
-    Ok(false)
+    Ok(standing)
 }
 
 /// Counts a failed login against each subject, in one atomic statement per subject (safe
