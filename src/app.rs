@@ -5,7 +5,7 @@ use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use poem::{
     Server,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    listener::{Acceptor, Listener, TcpListener},
 };
 use sea_orm::DatabaseConnection;
 
@@ -13,6 +13,7 @@ use crate::{
     auth::{keys::KeySet, tokens::TokenService},
     clock::Clock,
     config::Config,
+    listener::LimitedAcceptor,
     service::{sessions::Sessions, throttle, token_store::TokenStore},
 };
 
@@ -58,7 +59,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A service bound to its address, ready to run.
 pub struct App {
-    acceptor: TcpAcceptor,
+    acceptor: LimitedAcceptor,
     addr: SocketAddr,
     state: Arc<AppState>,
 }
@@ -78,6 +79,8 @@ impl App {
         let store = TokenStore::open(&db).await?;
         let state = Arc::new(AppState::new(config, db, store, clock)?);
         let acceptor = TcpListener::bind(state.config.listen).into_acceptor().await?;
+        let max_connections = usize::try_from(state.config.max_connections).unwrap_or(usize::MAX);
+        let acceptor = LimitedAcceptor::new(acceptor, max_connections);
         let addr = acceptor
             .local_addr()
             .into_iter()
@@ -96,8 +99,10 @@ impl App {
         if self.state.config.purge_interval > 0 {
             tokio::spawn(purge_periodically(self.state.clone()));
         }
+        let idle_timeout = Duration::from_secs(self.state.config.idle_timeout);
         let endpoint = crate::api::endpoint(self.state);
         Server::new_with_acceptor(self.acceptor)
+            .idle_timeout(idle_timeout)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(Duration::from_secs(30)))
             .await
     }

@@ -94,6 +94,24 @@ pub struct Config {
     #[arg(long, env = "GLUE_AUTH_BODY_LIMIT", default_value_t = 65_536, global = true)]
     pub body_limit: usize,
 
+    /// Most bytes of request headers (names, values and their separators); more gets 431.
+    /// Beyond about 400 KiB the HTTP parser itself refuses the request with a bare 431.
+    #[arg(long, env = "GLUE_AUTH_HEADER_LIMIT", default_value_t = 32_768, global = true)]
+    pub header_limit: usize,
+
+    /// Seconds a request may take, reading its body included; then it gets 408 and the
+    /// connection is closed.
+    #[arg(long, env = "GLUE_AUTH_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub request_timeout: u64,
+
+    /// Most client connections open at once; one more gets a 503 envelope and is closed.
+    #[arg(long, env = "GLUE_AUTH_MAX_CONNECTIONS", default_value_t = 4_096, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub max_connections: u64,
+
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, env = "GLUE_AUTH_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub idle_timeout: u64,
+
     /// Most items a collection returns per page: without `page[limit]`, and the cap of a
     /// larger `page[limit]`.
     #[arg(long, env = "GLUE_AUTH_PAGE_LIMIT", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..), global = true)]

@@ -21,5 +21,6 @@ pub mod config;
 pub mod dataset;
 pub mod db;
 pub mod error;
+pub mod listener;
 pub mod service;
 pub mod telemetry;

@@ -136,6 +136,14 @@ pub const fn not_found(resource: CompanyResource) -> GlueError {
 
 pub const INTERNAL: GlueError = generic(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
 pub const UNAVAILABLE: GlueError = generic(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+// Transport limits (issue 7 item 9): they can meet any request, so they are documented in
+// the README rather than on every operation.
+pub const HEADERS_TOO_LARGE: GlueError =
+    generic(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "Request header fields too large.");
+pub const REQUEST_TIMEOUT: GlueError =
+    generic(StatusCode::REQUEST_TIMEOUT, "The request was not completed in time.");
+pub const TOO_MANY_CONNECTIONS: GlueError =
+    generic(StatusCode::SERVICE_UNAVAILABLE, "Too many connections.");
 
 /// The documented example of a 901 error.
 pub fn violation_example(attribute: &'static str, message: &'static str) -> GlueError {
@@ -180,6 +188,21 @@ impl Error {
 /// Renders an error document; the response's status is that of the first error.
 pub fn render(errors: &[GlueError]) -> Response {
     let status = errors.first().map_or(StatusCode::INTERNAL_SERVER_ERROR, |e| e.status);
+    let mut resp = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, MEDIA_TYPE)
+        .body(envelope(errors));
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static(r#"Bearer realm="Access to shop API""#),
+        );
+    }
+    resp
+}
+
+/// The JSON:API error document of `errors`, serialized.
+pub fn envelope(errors: &[GlueError]) -> Vec<u8> {
     let body = json!({
         "errors": errors.iter().map(|e| {
             let mut obj = json!({"status": e.status.as_u16(), "detail": e.detail});
@@ -189,17 +212,7 @@ pub fn render(errors: &[GlueError]) -> Response {
             obj
         }).collect::<Vec<_>>()
     });
-    let mut resp = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, MEDIA_TYPE)
-        .body(serde_json::to_vec(&body).unwrap_or_default());
-    if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static(r#"Bearer realm="Access to shop API""#),
-        );
-    }
-    resp
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 /// Renders a domain error, logging what must not reach the client.

@@ -11,8 +11,9 @@ use poem::{
 };
 
 use super::errors::{
-    GlueError, NOT_ACCEPTABLE, PAYLOAD_TOO_LARGE, POST_DATA_INVALID, RESOURCE_ID_NOT_SPECIFIED,
-    UNSUPPORTED_MEDIA_TYPE, render, render_framework_error,
+    GlueError, HEADERS_TOO_LARGE, NOT_ACCEPTABLE, PAYLOAD_TOO_LARGE, POST_DATA_INVALID,
+    REQUEST_TIMEOUT, RESOURCE_ID_NOT_SPECIFIED, UNSUPPORTED_MEDIA_TYPE, render,
+    render_framework_error,
 };
 
 /// The service's routes: path templates and their methods, for `Allow` and for the log.
@@ -81,6 +82,13 @@ fn is_param(segment: &str) -> bool {
 pub struct Pipeline {
     pub routes: RouteTable,
     pub body_limit: usize,
+    pub header_limit: usize,
+    pub request_timeout: std::time::Duration,
+}
+
+/// The bytes the request's headers took on the wire (`name: value\r\n` each).
+fn header_bytes(req: &Request) -> usize {
+    req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum()
 }
 
 /// Paths serving HTML or the OpenAPI document: exempt from the JSON `Accept` rule.
@@ -100,23 +108,39 @@ pub async fn handle<E: Endpoint<Output = Response>>(
     let path = trim_trailing_slash(&mut req);
     let route = pipeline.routes.lookup(&path);
 
-    let checked = match check_media_types(&req, &path) {
-        Ok(()) => read_body(&mut req, pipeline.body_limit).await,
-        Err(refused) => Err(refused),
-    };
-    let checked = checked.and_then(|()| {
-        if method == Method::DELETE && pipeline.routes.only_members_accept(&path, &method) {
-            Err(RESOURCE_ID_NOT_SPECIFIED)
+    let answer = async {
+        let checked = if header_bytes(&req) > pipeline.header_limit {
+            Err(HEADERS_TOO_LARGE)
         } else {
-            Ok(())
+            check_media_types(&req, &path)
+        };
+        let checked = match checked {
+            Ok(()) => read_body(&mut req, pipeline.body_limit).await,
+            Err(refused) => Err(refused),
+        };
+        let checked = checked.and_then(|()| {
+            if method == Method::DELETE && pipeline.routes.only_members_accept(&path, &method) {
+                Err(RESOURCE_ID_NOT_SPECIFIED)
+            } else {
+                Ok(())
+            }
+        });
+        match checked {
+            Err(refused) => render(&[refused]),
+            Ok(()) => match ep.call(req).await {
+                Ok(resp) => resp,
+                Err(err) => render_framework_error(err),
+            },
         }
-    });
-    let mut resp = match checked {
-        Err(refused) => render(&[refused]),
-        Ok(()) => match ep.call(req).await {
-            Ok(resp) => resp,
-            Err(err) => render_framework_error(err),
-        },
+    };
+    let mut resp = match tokio::time::timeout(pipeline.request_timeout, answer).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            // Mostly a client sending its body too slowly; the connection goes with it.
+            let mut resp = render(&[REQUEST_TIMEOUT]);
+            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
     };
 
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED

@@ -133,6 +133,8 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let pipeline = Arc::new(middleware::Pipeline {
         routes: route_table(),
         body_limit: state.config.body_limit,
+        header_limit: state.config.header_limit,
+        request_timeout: std::time::Duration::from_secs(state.config.request_timeout),
     });
     Route::new()
         .at("/openapi.json", get(document_endpoint(document::json(), "application/json")))

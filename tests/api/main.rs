@@ -13,5 +13,6 @@ mod company_resources;
 mod company_user_access_tokens;
 mod customer_auth;
 mod import;
+mod limits;
 mod openapi;
 mod pipeline;

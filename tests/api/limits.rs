@@ -1,0 +1,153 @@
+//! Transport limits at their edges (issue 7 item 9): header size, request timeout and the
+//! connection cap. The body limit's edges are in `pipeline`. Nothing here touches the
+//! database, so these run on SQLite only.
+
+use std::time::Duration;
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use crate::helpers::{Db, TestApp, raw_http};
+
+/// Longest wait for an answer that must come (a hang fails the test instead of blocking it).
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A GET whose headers take exactly `total` bytes as the service counts them
+/// (`name: value\r\n` per header).
+fn get_with_header_bytes(total: usize) -> Vec<u8> {
+    // host: t (4 + 1 + 4) and connection: close (10 + 5 + 4) around x-pad: … (5 + n + 4).
+    let pad = total - (4 + 1 + 4) - (10 + 5 + 4) - (5 + 4);
+    format!(
+        "GET /health/live HTTP/1.1\r\nhost: t\r\nx-pad: {}\r\nconnection: close\r\n\r\n",
+        "p".repeat(pad)
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_beyond_the_limit_get_431() {
+    let app = TestApp::spawn_with(Db::Sqlite, "limits::headers", &["--header-limit", "4096"])
+        .await
+        .unwrap();
+    let at_limit = raw_http(app.addr, &get_with_header_bytes(4096)).await;
+    assert!(at_limit.starts_with("HTTP/1.1 200 "), "{at_limit}");
+    let over = raw_http(app.addr, &get_with_header_bytes(4097)).await;
+    assert!(over.starts_with("HTTP/1.1 431 "), "{over}");
+    assert!(over.contains("content-type: application/vnd.api+json"), "{over}");
+    assert!(
+        over.ends_with(
+            r#"{"errors":[{"detail":"Request header fields too large.","status":431}]}"#
+        ),
+        "{over}"
+    );
+
+    // The default limit (32 KiB) lets a 16 KiB header through to the operation.
+    let app = TestApp::spawn(Db::Sqlite, "limits::headers_default").await.unwrap();
+    let sixteen = raw_http(app.addr, &get_with_header_bytes(16 * 1024)).await;
+    assert!(sixteen.starts_with("HTTP/1.1 200 "), "{sixteen}");
+    let over = raw_http(app.addr, &get_with_header_bytes(32 * 1024 + 1)).await;
+    assert!(over.starts_with("HTTP/1.1 431 "), "{over}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_not_finished_in_time_gets_408_and_the_connection_closes() {
+    let app = TestApp::spawn_with(Db::Sqlite, "limits::timeout", &["--request-timeout", "1"])
+        .await
+        .unwrap();
+    // A body announced but never sent (a slow or stalled client).
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /access-tokens HTTP/1.1\r\nhost: t\r\ncontent-type: application/vnd.api+json\r\ncontent-length: 100\r\n\r\n{\"data\":",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut answer))
+        .await
+        .expect("the service answers and closes the connection")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(
+        answer.ends_with(
+            r#"{"errors":[{"detail":"The request was not completed in time.","status":408}]}"#
+        ),
+        "{answer}"
+    );
+
+    // A request that completes within the limit is served as usual.
+    let login = app.login("nobody@example.com", "whatever-password").await;
+    login.assert_error(401, Some("003"), "Failed to authenticate user.");
+}
+
+/// Sends one keep-alive request and reads its whole answer, leaving the connection open.
+async fn keep_alive_get(stream: &mut TcpStream) -> String {
+    stream.write_all(b"GET /health/live HTTP/1.1\r\nhost: t\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the connection closed early: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|l| l.trim().parse().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    return text.into_owned();
+                }
+            }
+        }
+    };
+    tokio::time::timeout(DEADLINE, read).await.expect("an answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_get_503_and_a_freed_place_is_reused() {
+    let app = TestApp::spawn_with(Db::Sqlite, "limits::connections", &["--max-connections", "3"])
+        .await
+        .unwrap();
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        let answer = keep_alive_get(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+        open.push(stream);
+    }
+    // The fourth is answered at once and closed.
+    let refused = raw_http(app.addr, b"GET /health/live HTTP/1.1\r\nhost: t\r\n\r\n").await;
+    assert!(refused.starts_with("HTTP/1.1 503 "), "{refused}");
+    assert!(refused.contains("retry-after: 1"), "{refused}");
+    assert!(
+        refused.ends_with(r#"{"errors":[{"detail":"Too many connections.","status":503}]}"#),
+        "{refused}"
+    );
+    // The admitted ones still work.
+    let answer = keep_alive_get(&mut open[0]).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+
+    // Closing one frees its place (once the service has seen the close).
+    drop(open.pop());
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let raw = raw_http(
+            app.addr,
+            b"GET /health/live HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        if raw.starts_with("HTTP/1.1 200 ") {
+            break;
+        }
+        assert!(raw.starts_with("HTTP/1.1 503 "), "{raw}");
+        assert!(tokio::time::Instant::now() < deadline, "the freed place was never reused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
