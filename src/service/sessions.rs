@@ -8,7 +8,8 @@ use aws_lc_rs::{digest, rand::SecureRandom};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use entity::{company_user, customer, refresh_token};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter,
+    QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -194,8 +195,15 @@ impl Sessions {
     /// wins, by a conditional update in the database (so across instances too).
     pub async fn refresh(&self, db: &DatabaseConnection, presented: &str) -> Result<Issued, Error> {
         let now = self.clock.now();
-        let Some(token) = refresh_token::Entity::find()
+        // The token and its customer in one round trip.
+        let owner = refresh_token::Entity::belongs_to(customer::Entity)
+            .from(refresh_token::Column::CustomerId)
+            .to(customer::Column::Id)
+            .into();
+        let Some((token, customer)) = refresh_token::Entity::find()
             .filter(refresh_token::Column::TokenHash.eq(hash(presented)))
+            .join(JoinType::InnerJoin, owner)
+            .select_also(customer::Entity)
             .one(db)
             .await?
         else {
@@ -216,9 +224,7 @@ impl Sessions {
         if token.expires_at <= now {
             return Err(Error::RefreshFailed);
         }
-        let Some(customer) =
-            customer::Entity::find_by_id(token.customer_id).one(db).await?.filter(|c| c.is_active)
-        else {
+        let Some(customer) = customer.filter(|c| c.is_active) else {
             return Err(Error::RefreshFailed);
         };
         let identity = match token.company_user_id {
