@@ -104,6 +104,10 @@ impl TokenStore {
 
     async fn submit(&self, write: Write) -> Result<Option<i64>, Error> {
         let Some(queue) = &self.queue else {
+            if let Write::Insert(_) = write {
+                // One statement: its own transaction, one round trip.
+                return Ok(apply(&self.writer, write).await?);
+            }
             let txn = self.writer.begin().await?;
             let result = apply(&txn, write).await?;
             if result.is_some() {
