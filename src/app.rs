@@ -46,9 +46,9 @@ impl AppState {
                 window: config.login_block_window,
                 block: config.login_block_duration,
             },
-            password_checks: tokio::sync::Semaphore::new(
+            password_checks: Arc::new(tokio::sync::Semaphore::new(
                 crate::service::sessions::password_check_slots(),
-            ),
+            )),
             store,
         };
         Ok(Self { db, config, sessions })

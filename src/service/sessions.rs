@@ -39,7 +39,7 @@ pub struct Sessions {
     /// Password checks allowed at once: Argon2id takes ~19 MiB and a core for ~20 ms, so
     /// unbounded concurrency only multiplies memory (256 logins took ~5 GB) and makes every
     /// login slow. Waiting here, before the blocking pool, costs nothing if the client leaves.
-    pub password_checks: tokio::sync::Semaphore,
+    pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Where every write goes.
     pub store: TokenStore,
 }
@@ -163,10 +163,16 @@ impl Sessions {
             .one(db)
             .await?;
         let stored = found.as_ref().and_then(|c| c.password_hash.clone());
-        let matches =
-            tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
-                .await
-                .map_err(Error::internal)?;
+        // The slot travels into the blocking task: it is freed when the check ends, even if
+        // this request is dropped meanwhile.
+        let slot = self.password_checks.clone().acquire_owned().await.map_err(Error::internal)?;
+        let matches = tokio::task::spawn_blocking(move || {
+            let matches = password::verify(&password, stored.as_deref());
+            drop(slot);
+            matches
+        })
+        .await
+        .map_err(Error::internal)?;
         match found {
             Some(customer) if matches && customer.is_active => {
                 if standing.first_counted {
