@@ -75,6 +75,19 @@ impl TokenStore {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(db.get_sqlite_connection_pool().options().get_acquire_timeout())
+            // After a failed COMMIT (full disk, I/O error) sqlx's idea of the open
+            // transaction can differ from SQLite's: later groups then ran as savepoints of a
+            // transaction that never committed, answered but never stored. A connection
+            // still inside a transaction when it comes back is closed instead (the pool
+            // opens a fresh one).
+            .after_release(|conn: &mut sea_orm::sqlx::SqliteConnection, _| {
+                Box::pin(async move {
+                    use sea_orm::sqlx::Connection as _;
+                    // Runs a rollback sqlx still has queued, then asks SQLite itself.
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
@@ -180,10 +193,18 @@ async fn insert(db: &impl ConnectionTrait, new: NewToken) -> Result<i64, DbErr> 
 async fn group_commits(writer: DatabaseConnection, mut queue: mpsc::Receiver<(Write, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let replies = commit_group(&writer, &mut batch).await;
-        for (reply, result) in replies {
-            // A caller that went away (client disconnected) no longer needs its answer.
-            let _ = reply.send(result);
+        let mut group = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
+        let writer = writer.clone();
+        // Each group in a task of its own: should one panic, its callers get 503 (their
+        // reply channels close) and the writer goes on with the next group.
+        match tokio::spawn(async move { commit_group(&writer, &mut group).await }).await {
+            Ok(replies) => {
+                for (reply, result) in replies {
+                    // A caller that went away (client disconnected) needs no answer.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "a group of token writes failed"),
         }
     }
 }

@@ -13,6 +13,7 @@ mod company_resources;
 mod company_user_access_tokens;
 mod crash;
 mod customer_auth;
+mod faults;
 mod import;
 mod instances;
 mod limits;
