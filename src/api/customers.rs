@@ -66,7 +66,8 @@ pub enum CustomersResponse {
     Ok(JsonApi<CustomersCollectionDocument>),
 }
 
-error_set!(CustomersErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN);
+// A valid token whose customer was deleted meanwhile (tokens live up to their `exp`).
+error_set!(CustomersErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, CUSTOMER_NOT_FOUND);
 error_set!(CustomerErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, CUSTOMER_NOT_FOUND);
 
 async fn resource(
@@ -102,6 +103,8 @@ pub struct CustomersApi;
 #[OpenApi(tag = "ApiTags::Customers")]
 impl CustomersApi {
     /// Retrieve the caller's customer (as a collection).
+    ///
+    /// A token that is still valid but whose customer has been deleted since gets 404/402.
     #[oai(path = "/customers", method = "get", operation_id = "getCustomers")]
     async fn list(
         &self,

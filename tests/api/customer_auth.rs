@@ -34,6 +34,7 @@ on_both_databases!(
     deleting_a_refresh_token_revokes_only_the_callers_own,
     deleting_mine_revokes_every_refresh_token_of_the_customer,
     customers_shows_the_caller_alone,
+    a_valid_token_of_a_deleted_customer_gets_402,
     purging_removes_expired_refresh_tokens_only,
     the_jwks_verifies_tokens_with_an_independent_verifier,
     key_rotation_keeps_old_tokens_valid_and_a_removed_key_ends_them,
@@ -577,6 +578,24 @@ async fn deleting_mine_revokes_every_refresh_token_of_the_customer(db: Db, test:
         app.refresh(&token).await.assert_error(401, Some("004"), "Failed to refresh token.");
     }
     assert_eq!(app.refresh(&karls).await.status, 201);
+}
+
+/// Found by the fuzzer: tokens outlive customers (they are valid until `exp`), and
+/// `GET /customers` then answers its documented 404/402 (the contract check of `get_as`
+/// holds the answer to the OpenAPI document).
+async fn a_valid_token_of_a_deleted_customer_gets_402(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let gone = Identity {
+        customer_id: 1_795_375_588,
+        customer_reference: "DE--999".into(),
+        company_user: None,
+        kind: TokenKind::Customer,
+    };
+    let token =
+        service_on_app_key(&app, "glue-auth", "frontend").issue(&gone, app.clock.now()).unwrap();
+    for path in ["/customers", "/customers/DE--999"] {
+        app.get_as(path, Some(&token)).await.assert_error(404, Some("402"), "Customer not found.");
+    }
 }
 
 async fn customers_shows_the_caller_alone(db: Db, test: &str) {

@@ -14,6 +14,7 @@ mod company_user_access_tokens;
 mod crash;
 mod customer_auth;
 mod faults;
+mod fuzz;
 mod import;
 mod instances;
 mod limits;
