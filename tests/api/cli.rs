@@ -214,34 +214,74 @@ fn importing_a_bad_file_fails_naming_the_line() {
     assert!(out.contains("imported 0 customers, 1 companies"), "{out}");
 }
 
-#[test]
-fn serve_stops_gracefully_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--listen", "127.0.0.1:0", "--log", "info", "serve"])
-        .env_remove("GLUE_AUTH_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = lines
-        .by_ref()
+/// The address `serve` logs that it listens on.
+fn address_in(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> String {
+    lines
         .map_while(Result::ok)
         .find_map(|l| {
             l.split("address=")
                 .nth(1)
                 .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
         })
-        .expect("the service logs its address");
-    let resp = reqwest::blocking_get(&format!("http://{addr}/health/ready"));
-    assert_eq!(resp, 200);
+        .expect("the service logs its address")
+}
+
+/// Starts `serve` in `dir`, checks it is ready, stops it with SIGTERM and asserts that it
+/// exits 0 (graceful shutdown).
+fn serve_then_terminate(dir: &std::path::Path) {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0", "--log", "info", "serve"])
+        .env_remove("GLUE_AUTH_DATABASE_URL")
+        .env_remove("GLUE_AUTH_SIGNING_KEYS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = address_in(&mut lines);
+    // Served, so the signal handler is in place before the TERM.
+    assert_eq!(reqwest::blocking_get(&format!("http://{addr}/health/ready")), 200);
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "graceful shutdown exits 0: {exit}");
+}
+
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    serve_then_terminate(tempfile::tempdir().unwrap().path());
+}
+
+#[test]
+fn serve_writes_its_generated_key_0600_and_refuses_a_readable_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    serve_then_terminate(dir.path());
+    let key = dir.path().join("signing-key.pem");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the generated key is readable by its owner only");
+
+    // Made world-readable, the key stops the service at start-up, naming the fix.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = glue_auth(dir.path(), &["--listen", "127.0.0.1:0", "serve"], None);
+    assert!(!out.status.success(), "the service must not start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("chmod 600 {}", key.display())), "{stderr}");
+    // The same for a key given with --signing-key.
+    let given = dir.path().join("given.pem");
+    std::fs::copy(&key, &given).unwrap();
+    std::fs::set_permissions(&given, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let given_arg = given.display().to_string();
+    let out = glue_auth(
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--signing-key", &given_arg, "serve"],
+        None,
+    );
+    assert!(!out.status.success(), "the service must not start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("chmod 600 {given_arg}")), "{stderr}");
 }
 
 mod reqwest {
