@@ -30,6 +30,14 @@ pub struct TestApp {
     _stop: oneshot::Sender<()>,
 }
 
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            super::secrets::assert_no_leaks();
+        }
+    }
+}
+
 /// A configuration as the command line would give it, for tests.
 pub fn config(data_dir: &std::path::Path, database_url: &str, extra: &[&str]) -> Config {
     let mut args = vec![
@@ -79,6 +87,7 @@ impl TestApp {
 
     /// Starts the service on an existing database (a second instance, another key set).
     pub async fn spawn_on(database_url: &str, data_dir: TempDir, extra: &[&str]) -> Self {
+        super::secrets::install();
         let config = config(data_dir.path(), database_url, extra);
         let conn =
             glue_auth::db::connect(database_url, &config).await.expect("connect and migrate");
@@ -154,6 +163,9 @@ pub fn document(ty: &str, attributes: Value) -> Value {
 impl TestApp {
     /// `POST path` with a JSON:API document and an optional bearer token.
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
+        if let Some(password) = body["data"]["attributes"]["password"].as_str() {
+            super::secrets::register(password);
+        }
         let mut req = self
             .request(Method::POST, path)
             .header("content-type", "application/vnd.api+json")
@@ -251,6 +263,13 @@ impl Answer {
                 )
             })
         };
+        if (200..300).contains(&status) {
+            for name in ["accessToken", "refreshToken"] {
+                if let Some(token) = body["data"]["attributes"][name].as_str() {
+                    super::secrets::register(token);
+                }
+            }
+        }
         Self { status, headers, body }
     }
 

@@ -6,6 +6,7 @@
 mod contract;
 mod helpers;
 mod postgres;
+mod secrets;
 
 mod bad_input;
 mod cli;
