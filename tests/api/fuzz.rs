@@ -1,6 +1,6 @@
 //! Fuzzing (issue 7 item 2): property-based, structure-aware fuzzing of the request-document
 //! parsing (the three POST operations) and of the bearer parsing, against the real service
-//! on a real socket (SQLite: parsing comes before the database).
+//! on a real socket, on SQLite and on PostgreSQL.
 //!
 //! For every generated request: no 5xx, the status is the one a model of the contract
 //! (spec §1.4) predicts from the bytes sent (2xx only for a valid request), the answer is a
@@ -79,7 +79,8 @@ struct Harness {
 }
 
 impl Harness {
-    fn start(test: &str) -> Self {
+    /// `None` when PostgreSQL is wanted but unavailable (and not required).
+    fn start(db: Db, test: &str) -> Option<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -87,20 +88,20 @@ impl Harness {
             .unwrap();
         // Blocking would turn every failed login after the tenth into 429 and hide what the
         // parsing does with a valid document; the fuzzer is not about blocking.
-        let (app, customer_token, first_refresh_token, company_user_token) = rt.block_on(async {
-            let app = TestApp::spawn_with(Db::Sqlite, test, &["--login-block-attempts", "1000000"])
-                .await
-                .unwrap();
-            glue_auth::admin::load_demo(&app.db).await.unwrap();
-            let (customer, refresh) = app.tokens_of(USERNAME).await;
-            let body = json!({"data": {"type": "company-user-access-tokens",
+        let (app, customer_token, first_refresh_token, company_user_token) =
+            rt.block_on(async {
+                let app =
+                    TestApp::spawn_with(db, test, &["--login-block-attempts", "1000000"]).await?;
+                glue_auth::admin::load_demo(&app.db).await.unwrap();
+                let (customer, refresh) = app.tokens_of(USERNAME).await;
+                let body = json!({"data": {"type": "company-user-access-tokens",
                 "attributes": {"idCompanyUser": SONIA}}});
-            let answer = app.post("/company-user-access-tokens", &body, Some(&customer)).await;
-            assert_eq!(answer.status, 201, "{}", answer.body);
-            let (company_user, _) = answer.tokens();
-            (app, customer, refresh, company_user)
-        });
-        Self { app, customer_token, company_user_token, first_refresh_token, rt }
+                let answer = app.post("/company-user-access-tokens", &body, Some(&customer)).await;
+                assert_eq!(answer.status, 201, "{}", answer.body);
+                let (company_user, _) = answer.tokens();
+                Some((app, customer, refresh, company_user))
+            })?;
+        Some(Self { app, customer_token, company_user_token, first_refresh_token, rt })
     }
 
     async fn rows(&self) -> Rows {
@@ -129,18 +130,24 @@ impl Harness {
 /// Aggregates over every column that a write changes: an insert, a delete, a revocation, a
 /// rotation or a counted failure moves at least one of them. (Cheaper than reading every
 /// row twice per case, which made long runs quadratic.)
+/// (Each sum cast to BIGINT: PostgreSQL sums BIGINT columns as NUMERIC.)
 const REFRESH_TOKEN_FINGERPRINT: &str = "SELECT COUNT(*), COALESCE(MAX(id), 0), \
-    COUNT(revoked_at), COALESCE(SUM(revoked_at), 0), COALESCE(SUM(rotated_into_id), 0), \
-    COALESCE(SUM(expires_at), 0), COALESCE(SUM(issued_at), 0), \
-    COALESCE(SUM(LENGTH(token_hash)), 0) FROM refresh_token";
-const LOGIN_ATTEMPT_FINGERPRINT: &str = "SELECT COUNT(*), COALESCE(SUM(failures), 0), \
-    COALESCE(SUM(window_started_at), 0), COALESCE(SUM(blocked_until), 0), \
-    COALESCE(SUM(LENGTH(subject)), 0) FROM login_attempt";
+    COUNT(revoked_at), CAST(COALESCE(SUM(revoked_at), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(rotated_into_id), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(expires_at), 0) AS BIGINT), CAST(COALESCE(SUM(issued_at), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(LENGTH(token_hash)), 0) AS BIGINT) FROM refresh_token";
+const LOGIN_ATTEMPT_FINGERPRINT: &str = "SELECT COUNT(*), \
+    CAST(COALESCE(SUM(failures), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(window_started_at), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(blocked_until), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(LENGTH(subject)), 0) AS BIGINT) FROM login_attempt";
 
 async fn fingerprint(db: &DatabaseConnection, sql: &str) -> Vec<i64> {
     let statement = Statement::from_string(db.get_database_backend(), sql);
     let row = db.query_one_raw(statement).await.unwrap().unwrap();
-    let columns = sql.matches("COUNT(").count() + sql.matches("COALESCE(").count();
+    let columns = sql.matches("COUNT(").count()
+        + sql.matches("COALESCE(MAX(").count()
+        + sql.matches("CAST(").count();
     (0..columns).map(|i| row.try_get_by_index::<i64>(i).unwrap()).collect()
 }
 
@@ -1015,8 +1022,17 @@ fn report(test: &str, outcome: Result<(), TestError<impl fmt::Debug>>, tally: &T
 }
 
 #[test]
-fn fuzzed_request_documents_get_envelopes_and_change_nothing() {
-    let harness = Harness::start("fuzz::request_documents");
+fn fuzzed_request_documents_get_envelopes_and_change_nothing_on_sqlite() {
+    fuzzed_request_documents(Db::Sqlite, "fuzz::request_documents::sqlite");
+}
+
+#[test]
+fn fuzzed_request_documents_get_envelopes_and_change_nothing_on_postgres() {
+    fuzzed_request_documents(Db::Postgres, "fuzz::request_documents::postgres");
+}
+
+fn fuzzed_request_documents(db: Db, test: &str) {
+    let Some(harness) = Harness::start(db, test) else { return };
     let refresh_token = RefCell::new(harness.first_refresh_token.clone());
     let tally = RefCell::new(Tally::default());
     let initial = harness.rt.block_on(harness.rows());
@@ -1056,7 +1072,7 @@ fn fuzzed_request_documents_get_envelopes_and_change_nothing() {
             .map_err(|why| TestCaseError::fail(format!("{why}\n{}", sent())))
     });
     let tally = tally.into_inner();
-    report("fuzz::request_documents", outcome, &tally);
+    report(test, outcome, &tally);
 
     let last = harness.rt.block_on(harness.rows());
     assert_eq!(
@@ -1601,8 +1617,17 @@ fn auth_case(
 }
 
 #[test]
-fn fuzzed_authorization_headers_get_envelopes_and_change_nothing() {
-    let harness = Harness::start("fuzz::authorization_headers");
+fn fuzzed_authorization_headers_get_envelopes_and_change_nothing_on_sqlite() {
+    fuzzed_authorization_headers(Db::Sqlite, "fuzz::authorization_headers::sqlite");
+}
+
+#[test]
+fn fuzzed_authorization_headers_get_envelopes_and_change_nothing_on_postgres() {
+    fuzzed_authorization_headers(Db::Postgres, "fuzz::authorization_headers::postgres");
+}
+
+fn fuzzed_authorization_headers(db: Db, test: &str) {
+    let Some(harness) = Harness::start(db, test) else { return };
     let issued = vec![harness.customer_token.clone(), harness.company_user_token.clone()];
     let (header, _) = jwt_parts(&harness.customer_token);
     let kid = header["kid"].as_str().unwrap().to_owned();
@@ -1631,7 +1656,7 @@ fn fuzzed_authorization_headers_get_envelopes_and_change_nothing() {
         Ok(())
     });
     let tally = tally.into_inner();
-    report("fuzz::authorization_headers", outcome, &tally);
+    report(test, outcome, &tally);
 
     let last = harness.rt.block_on(harness.rows());
     assert_eq!(
