@@ -14,6 +14,7 @@ on_both_databases!(
     a_trailing_slash_is_ignored,
     readiness_reports_the_database,
     every_response_carries_a_request_id,
+    an_internal_error_reaches_the_client_as_the_generic_500_only,
 );
 
 async fn an_unknown_route_answers_404_in_the_envelope(db: Db, test: &str) {
@@ -142,4 +143,23 @@ async fn every_response_carries_a_request_id(db: Db, test: &str) {
     );
     assert_ne!(a, b);
     assert!(uuid::Uuid::parse_str(&a).is_ok());
+}
+
+/// Issue 7 item 7: what went wrong inside stays in the log; the client gets the generic
+/// envelope, with no SQL, table name or error text.
+async fn an_internal_error_reaches_the_client_as_the_generic_500_only(db: Db, test: &str) {
+    use sea_orm::ConnectionTrait;
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (token, _) = app.tokens_of("sonia@acme.com").await;
+    // A schema the code does not expect: every query of companies fails inside.
+    app.db.execute_unprepared("ALTER TABLE company RENAME TO company_gone").await.unwrap();
+    let answer = app.get_as("/company-users/mine", Some(&token)).await;
+    assert_eq!(answer.status, 500, "{}", answer.body);
+    assert_eq!(
+        answer.body,
+        serde_json::json!({"errors": [{"status": 500, "detail": "Internal Server Error"}]})
+    );
+    assert_eq!(answer.header("content-type"), Some("application/vnd.api+json"));
+    // The service itself is still up.
+    assert_eq!(app.get("/health/live").await.status(), 200);
 }
