@@ -300,9 +300,32 @@ mod reqwest {
 }
 
 #[test]
-fn logs_carry_audit_events_and_no_secret() {
+fn logs_carry_audit_events_and_no_secret_on_sqlite() {
+    logs_carry_audit_events_and_no_secret(None);
+}
+
+#[test]
+fn logs_carry_audit_events_and_no_secret_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
+    let url = tokio::runtime::Runtime::new().unwrap().block_on(crate::helpers::fresh_database(
+        crate::helpers::Db::Postgres,
+        dir.path(),
+        "cli::logs_carry_audit_events_and_no_secret_on_postgres",
+    ));
+    if let Some(url) = url {
+        logs_carry_audit_events_and_no_secret(Some(&url));
+    }
+}
+
+/// The demo on `database_url` (default: SQLite in the data directory), driven through one
+/// of every audited action, with debug logs as JSON.
+fn logs_carry_audit_events_and_no_secret(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(BIN);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let mut child = command
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--listen", "127.0.0.1:0", "--log", "debug", "--log-format", "json", "demo"])
