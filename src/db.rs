@@ -32,6 +32,13 @@ pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, D
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
         });
+    // sqlx pings a pooled connection before every checkout: a second round trip per query.
+    // A SQLite file cannot hang up, so its connections are not pinged. PostgreSQL's are:
+    // the ping runs within the acquire timeout, and it is what bounds a request to a server
+    // that stopped answering (a query in flight has no client-side timeout).
+    if url.starts_with("sqlite:") {
+        options.test_before_acquire(false);
+    }
     let db = Database::connect(options).await?;
     migration::Migrator::up(&db, None).await?;
     Ok(db)

@@ -120,12 +120,22 @@ fn is_connection_error(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
     match err {
         E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
-        E::Database(db) => {
-            db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some()
-                && db.code().is_some_and(|code| is_sqlite_storage_failure(&code))
-        }
+        E::Database(db) => db.code().is_some_and(|code| {
+            if db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() {
+                is_sqlite_storage_failure(&code)
+            } else {
+                is_postgres_unavailable(&code)
+            }
+        }),
         _ => false,
     }
+}
+
+/// PostgreSQL's SQLSTATEs for a server that went away under a query: class 08 (connection
+/// exception), and 57P01–57P03 (shut down by an administrator, crashed, starting up). A
+/// pooled connection is not pinged before every query, so a restart shows up here first.
+fn is_postgres_unavailable(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 /// SQLite's result codes (extended codes keep the primary one in the low byte) for storage

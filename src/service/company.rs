@@ -17,6 +17,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::sql::first;
+
 use super::membership;
 
 /// The permission key that lets a company user list its company's users.
@@ -116,7 +118,7 @@ pub async fn company_user_by_uuid(
     db: &impl ConnectionTrait,
     uuid: Uuid,
 ) -> Result<Option<company_user::Model>, DbErr> {
-    company_user::Entity::find().filter(company_user::Column::Uuid.eq(uuid)).one(db).await
+    first(db, company_user::Entity::find().filter(company_user::Column::Uuid.eq(uuid))).await
 }
 
 /// A company by its internal id.
@@ -124,7 +126,7 @@ pub async fn company_by_id(
     db: &impl ConnectionTrait,
     id: i32,
 ) -> Result<Option<company::Model>, DbErr> {
-    company::Entity::find_by_id(id).one(db).await
+    first(db, company::Entity::find_by_id(id)).await
 }
 
 /// A business unit with the uuid of its default billing address.
@@ -187,11 +189,13 @@ pub async fn role_in_company(
     company_id: i32,
     uuid: Uuid,
 ) -> Result<Option<company_role::Model>, DbErr> {
-    company_role::Entity::find()
-        .filter(company_role::Column::Uuid.eq(uuid))
-        .filter(company_role::Column::CompanyId.eq(company_id))
-        .one(db)
-        .await
+    first(
+        db,
+        company_role::Entity::find()
+            .filter(company_role::Column::Uuid.eq(uuid))
+            .filter(company_role::Column::CompanyId.eq(company_id)),
+    )
+    .await
 }
 
 /// The roles each of the company users holds: (company user id, role), by role id.
@@ -222,11 +226,13 @@ pub async fn address_in_company(
     company_id: i32,
     uuid: Uuid,
 ) -> Result<Option<company_unit_address::Model>, DbErr> {
-    company_unit_address::Entity::find()
-        .filter(company_unit_address::Column::Uuid.eq(uuid))
-        .filter(company_unit_address::Column::CompanyId.eq(company_id))
-        .one(db)
-        .await
+    first(
+        db,
+        company_unit_address::Entity::find()
+            .filter(company_unit_address::Column::Uuid.eq(uuid))
+            .filter(company_unit_address::Column::CompanyId.eq(company_id)),
+    )
+    .await
 }
 
 /// The addresses linked to each of the units: (unit id, address), by address id.

@@ -7,6 +7,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::sql::first;
+
 use crate::dataset::normalize_email;
 
 /// The statuses a company can have; only `approved` companies can be entered.
@@ -22,7 +24,7 @@ pub async fn find_customer(
     } else {
         customer::Column::CustomerReference.eq(reference_or_email)
     };
-    customer::Entity::find().filter(column).one(db).await
+    first(db, customer::Entity::find().filter(column)).await
 }
 
 /// Why an admin change could not be made.
@@ -84,9 +86,7 @@ pub async fn set_company_status(
             "status `{status}` is not one of pending, approved, denied"
         )));
     }
-    let found = company::Entity::find()
-        .filter(company::Column::Uuid.eq(uuid))
-        .one(db)
+    let found = first(db, company::Entity::find().filter(company::Column::Uuid.eq(uuid)))
         .await?
         .ok_or_else(|| DirectoryError::NotFound(format!("company `{uuid}`")))?;
     let mut model = company::ActiveModel { id: Set(found.id), ..Default::default() };
@@ -104,9 +104,7 @@ async fn company_user_or_not_found(
     db: &impl ConnectionTrait,
     uuid: Uuid,
 ) -> Result<company_user::Model, DirectoryError> {
-    company_user::Entity::find()
-        .filter(company_user::Column::Uuid.eq(uuid))
-        .one(db)
+    first(db, company_user::Entity::find().filter(company_user::Column::Uuid.eq(uuid)))
         .await?
         .ok_or_else(|| DirectoryError::NotFound(format!("company user `{uuid}`")))
 }
@@ -156,5 +154,5 @@ pub async fn customer_by_id(
     db: &impl ConnectionTrait,
     id: i32,
 ) -> Result<Option<customer::Model>, DbErr> {
-    customer::Entity::find_by_id(id).one(db).await
+    first(db, customer::Entity::find_by_id(id)).await
 }

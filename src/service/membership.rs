@@ -1,23 +1,40 @@
 //! Company-user memberships: which one a plain customer token carries (spec §2.2) and
 //! whether one may still be used (active, in an approved and active company).
+//!
+//! These queries run on every company-user token, refresh and `GET /company-users/mine`:
+//! their SQL is rendered once ([`CachedSql`]).
 
 use entity::{company, company_user, customer};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait, Select,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, RelationTrait, Select, Statement,
 };
 use uuid::Uuid;
 
-/// Active memberships of active customers in approved, active companies.
-fn usable() -> Select<company_user::Entity> {
+use super::sql::{CachedSql, equals_constant};
+
+/// Active memberships of active customers in approved, active companies, of `customer_id`.
+fn usable(customer_id: i32) -> Select<company_user::Entity> {
     company_user::Entity::find()
         .join(JoinType::InnerJoin, company_user::Relation::Company.def())
         .join(JoinType::InnerJoin, company_user::Relation::Customer.def())
-        .filter(company_user::Column::IsActive.eq(true))
-        .filter(company::Column::IsActive.eq(true))
-        .filter(company::Column::Status.eq("approved"))
-        .filter(customer::Column::IsActive.eq(true))
+        .filter(equals_constant(company_user::Column::IsActive, true))
+        .filter(equals_constant(company::Column::IsActive, true))
+        .filter(equals_constant(company::Column::Status, "approved"))
+        .filter(equals_constant(customer::Column::IsActive, true))
+        .filter(company_user::Column::CustomerId.eq(customer_id))
 }
+
+fn default_query(backend: DbBackend, customer_id: i32) -> Statement {
+    usable(customer_id)
+        .select_only()
+        .column(company_user::Column::Uuid)
+        .order_by_desc(company_user::Column::IsDefault)
+        .order_by_asc(company_user::Column::CreatedAt)
+        .order_by_asc(company_user::Column::Id)
+        .build(backend)
+}
+static DEFAULT: CachedSql = CachedSql::new(|backend| default_query(backend, 0));
 
 /// The customer's default company user: the usable membership marked default, else the
 /// oldest usable one, else none. Deterministic where Spryker takes the first row it gets.
@@ -25,17 +42,17 @@ pub async fn default_company_user(
     db: &impl ConnectionTrait,
     customer_id: i32,
 ) -> Result<Option<Uuid>, DbErr> {
-    usable()
-        .select_only()
-        .column(company_user::Column::Uuid)
-        .filter(company_user::Column::CustomerId.eq(customer_id))
-        .order_by_desc(company_user::Column::IsDefault)
-        .order_by_asc(company_user::Column::CreatedAt)
-        .order_by_asc(company_user::Column::Id)
-        .into_tuple::<Uuid>()
-        .one(db)
-        .await
+    let stmt = DEFAULT.bind(db.get_database_backend(), [customer_id.into()]);
+    let Some(row) = db.query_one_raw(stmt).await? else {
+        return Ok(None);
+    };
+    row.try_get_by_index(0).map(Some)
 }
+
+fn by_id_query(backend: DbBackend, customer_id: i32, id: i32) -> Statement {
+    usable(customer_id).filter(company_user::Column::Id.eq(id)).build(backend)
+}
+static BY_ID: CachedSql = CachedSql::new(|backend| by_id_query(backend, 0, 0));
 
 /// The membership `id` if it belongs to the customer and is usable.
 pub async fn usable_by_id(
@@ -43,12 +60,14 @@ pub async fn usable_by_id(
     customer_id: i32,
     id: i32,
 ) -> Result<Option<company_user::Model>, DbErr> {
-    usable()
-        .filter(company_user::Column::CustomerId.eq(customer_id))
-        .filter(company_user::Column::Id.eq(id))
-        .one(db)
-        .await
+    let stmt = BY_ID.bind(db.get_database_backend(), [customer_id.into(), id.into()]);
+    company_user::Entity::find().from_raw_sql(stmt).one(db).await
 }
+
+fn by_uuid_query(backend: DbBackend, customer_id: i32, uuid: Uuid) -> Statement {
+    usable(customer_id).filter(company_user::Column::Uuid.eq(uuid)).build(backend)
+}
+static BY_UUID: CachedSql = CachedSql::new(|backend| by_uuid_query(backend, 0, Uuid::nil()));
 
 /// The membership `uuid` if it belongs to the customer and is usable.
 pub async fn usable_by_uuid(
@@ -56,12 +75,14 @@ pub async fn usable_by_uuid(
     customer_id: i32,
     uuid: Uuid,
 ) -> Result<Option<company_user::Model>, DbErr> {
-    usable()
-        .filter(company_user::Column::CustomerId.eq(customer_id))
-        .filter(company_user::Column::Uuid.eq(uuid))
-        .one(db)
-        .await
+    let stmt = BY_UUID.bind(db.get_database_backend(), [customer_id.into(), uuid.into()]);
+    company_user::Entity::find().from_raw_sql(stmt).one(db).await
 }
+
+fn all_query(backend: DbBackend, customer_id: i32) -> Statement {
+    usable(customer_id).order_by_asc(company_user::Column::Id).build(backend)
+}
+static ALL: CachedSql = CachedSql::new(|backend| all_query(backend, 0));
 
 /// Every usable membership of the customer (`GET /company-users/mine`): exactly the ones
 /// `POST /company-user-access-tokens` accepts.
@@ -69,9 +90,21 @@ pub async fn usable_memberships(
     db: &impl ConnectionTrait,
     customer_id: i32,
 ) -> Result<Vec<company_user::Model>, DbErr> {
-    usable()
-        .filter(company_user::Column::CustomerId.eq(customer_id))
-        .order_by_asc(company_user::Column::Id)
-        .all(db)
-        .await
+    let stmt = ALL.bind(db.get_database_backend(), [customer_id.into()]);
+    company_user::Entity::find().from_raw_sql(stmt).all(db).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::sql::tests::assert_same;
+
+    #[test]
+    fn cached_statements_match_a_fresh_rendering() {
+        let uuid = Uuid::new_v4();
+        assert_same(&DEFAULT, &[7.into()], |b| default_query(b, 7));
+        assert_same(&BY_ID, &[7.into(), 42.into()], |b| by_id_query(b, 7, 42));
+        assert_same(&BY_UUID, &[7.into(), uuid.into()], |b| by_uuid_query(b, 7, uuid));
+        assert_same(&ALL, &[7.into()], |b| all_query(b, 7));
+    }
 }

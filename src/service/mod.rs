@@ -6,6 +6,7 @@ pub mod directory;
 pub mod health;
 pub mod membership;
 pub mod sessions;
+pub mod sql;
 pub mod throttle;
 pub mod token_store;
 pub mod validate;

@@ -8,13 +8,15 @@ use aws_lc_rs::{digest, rand::SecureRandom};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use entity::{company_user, customer, refresh_token};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter,
-    QuerySelect, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
+    JoinType, QueryFilter, QuerySelect, QueryTrait, Statement, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::{
-    membership, throttle,
+    membership,
+    sql::{self, CachedSql},
+    throttle,
     token_store::{NewToken, TokenStore},
 };
 use crate::{
@@ -48,6 +50,39 @@ pub struct Sessions {
 pub fn password_check_slots() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
 }
+
+/// What a refresh needs of the presented token and its customer: one indexed lookup, no
+/// wide rows.
+#[derive(Debug, FromQueryResult)]
+struct Presented {
+    id: i64,
+    family_id: Uuid,
+    company_user_id: Option<i32>,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    rotated_into_id: Option<i64>,
+    customer_id: i32,
+    customer_reference: String,
+    customer_active: bool,
+}
+
+fn presented_query(backend: DbBackend, token_hash: &str) -> Statement {
+    use refresh_token::Column as T;
+    let owner = refresh_token::Entity::belongs_to(customer::Entity)
+        .from(T::CustomerId)
+        .to(customer::Column::Id)
+        .into();
+    refresh_token::Entity::find()
+        .select_only()
+        .columns([T::Id, T::FamilyId, T::CompanyUserId, T::ExpiresAt, T::RevokedAt])
+        .columns([T::RotatedIntoId, T::CustomerId])
+        .column(customer::Column::CustomerReference)
+        .column_as(customer::Column::IsActive, "customer_active")
+        .join(JoinType::InnerJoin, owner)
+        .filter(T::TokenHash.eq(token_hash))
+        .build(backend)
+}
+static PRESENTED: CachedSql = CachedSql::new(|backend| presented_query(backend, ""));
 
 /// A freshly issued pair of tokens.
 #[derive(Debug, Clone)]
@@ -129,12 +164,13 @@ impl Sessions {
     /// The identity of a customer token: the customer with its default company user.
     async fn customer_identity(
         db: &impl ConnectionTrait,
-        customer: &customer::Model,
+        customer_id: i32,
+        customer_reference: String,
     ) -> Result<Identity, Error> {
         Ok(Identity {
-            customer_id: customer.id,
-            customer_reference: customer.customer_reference.clone(),
-            company_user: membership::default_company_user(db, customer.id).await?,
+            customer_id,
+            customer_reference,
+            company_user: membership::default_company_user(db, customer_id).await?,
             kind: TokenKind::Customer,
         })
     }
@@ -158,10 +194,11 @@ impl Sessions {
             tracing::warn!(target: "glue_auth::audit", event = "login_blocked", "login blocked");
             return Err(Error::LoginBlocked);
         }
-        let found = customer::Entity::find()
-            .filter(customer::Column::EmailNormalized.eq(&email))
-            .one(db)
-            .await?;
+        let found = sql::first(
+            db,
+            customer::Entity::find().filter(customer::Column::EmailNormalized.eq(&email)),
+        )
+        .await?;
         let stored = found.as_ref().and_then(|c| c.password_hash.clone());
         // The slot travels into the blocking task: it is freed when the check ends, even if
         // this request is dropped meanwhile.
@@ -178,7 +215,9 @@ impl Sessions {
                 if standing.first_counted {
                     throttle::clear(self.store.writer(), &email_subject).await?;
                 }
-                let identity = Self::customer_identity(db, &customer).await?;
+                let identity =
+                    Self::customer_identity(db, customer.id, customer.customer_reference.clone())
+                        .await?;
                 tracing::info!(
                     target: "glue_auth::audit",
                     event = "login_succeeded",
@@ -201,18 +240,8 @@ impl Sessions {
     /// wins, by a conditional update in the database (so across instances too).
     pub async fn refresh(&self, db: &DatabaseConnection, presented: &str) -> Result<Issued, Error> {
         let now = self.clock.now();
-        // The token and its customer in one round trip.
-        let owner = refresh_token::Entity::belongs_to(customer::Entity)
-            .from(refresh_token::Column::CustomerId)
-            .to(customer::Column::Id)
-            .into();
-        let Some((token, customer)) = refresh_token::Entity::find()
-            .filter(refresh_token::Column::TokenHash.eq(hash(presented)))
-            .join(JoinType::InnerJoin, owner)
-            .select_also(customer::Entity)
-            .one(db)
-            .await?
-        else {
+        let stmt = PRESENTED.bind(db.get_database_backend(), [hash(presented).into()]);
+        let Some(token) = Presented::find_by_statement(stmt).one(db).await? else {
             return Err(Error::RefreshFailed);
         };
         if token.revoked_at.is_some() {
@@ -227,22 +256,22 @@ impl Sessions {
             }
             return Err(Error::RefreshFailed);
         }
-        if token.expires_at <= now {
+        if token.expires_at <= now || !token.customer_active {
             return Err(Error::RefreshFailed);
         }
-        let Some(customer) = customer.filter(|c| c.is_active) else {
-            return Err(Error::RefreshFailed);
-        };
         let identity = match token.company_user_id {
-            None => Self::customer_identity(db, &customer).await?,
+            None => {
+                Self::customer_identity(db, token.customer_id, token.customer_reference).await?
+            }
             // A company-user token refreshes only while the membership is usable.
             Some(id) => {
-                let Some(member) = membership::usable_by_id(db, customer.id, id).await? else {
+                let Some(member) = membership::usable_by_id(db, token.customer_id, id).await?
+                else {
                     return Err(Error::RefreshFailed);
                 };
                 Identity {
-                    customer_id: customer.id,
-                    customer_reference: customer.customer_reference.clone(),
+                    customer_id: token.customer_id,
+                    customer_reference: token.customer_reference,
                     company_user: Some(member.uuid),
                     kind: TokenKind::CompanyUser,
                 }
@@ -335,4 +364,16 @@ pub async fn purge_expired(db: &impl ConnectionTrait, now: i64) -> Result<u64, E
         .exec(db)
         .await?;
     Ok(deleted.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::sql::tests::assert_same;
+
+    #[test]
+    fn the_cached_refresh_lookup_matches_a_fresh_rendering() {
+        let hash = hash("a token");
+        assert_same(&PRESENTED, &[hash.as_str().into()], |b| presented_query(b, &hash));
+    }
 }

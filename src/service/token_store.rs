@@ -7,22 +7,30 @@
 //!
 //! So on SQLite one task owns a single writer connection and commits refresh-token writes in
 //! groups: it takes every write waiting in its queue (up to [`MAX_BATCH`]), applies them in
-//! one transaction, each rotation inside its own savepoint, and answers each caller only
-//! after the commit. No token is handed out before its row is durable, and one WAL sync
+//! one transaction and answers each caller only after the commit. A rotation inserts the
+//! successor only while the old token is live, then revokes the old one; a rotation that
+//! lost (the token was already rotated) writes nothing. No token is handed out before its row is durable, and one WAL sync
 //! covers the whole group. Other writes (login counters, revocations, purges) use the same
 //! single connection, so they queue in the pool rather than in the busy handler.
 //!
 //! PostgreSQL runs concurrent transactions and groups their WAL flushes itself: there each
-//! write is its own transaction on the shared pool, with the same statements.
+//! write is its own transaction on the shared pool, with the same statements (there two
+//! rotations of one token can both insert; the conditional revocation picks one winner and
+//! the loser rolls back).
+//!
+//! The statements are rendered once ([`CachedSql`]).
 
 use entity::refresh_token;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    SqlxSqliteConnector, TransactionTrait, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryResult, QueryTrait, SqlxSqliteConnector, Statement, StatementBuilder, TransactionTrait,
+    Value,
+    sea_query::{Expr, Query},
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::sql::CachedSql;
 use crate::error::Error;
 
 /// Most writes committed together.
@@ -74,6 +82,8 @@ impl TokenStore {
         let pool = sea_orm::sqlx::pool::PoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            // A file cannot hang up: no ping before each checkout (see `db::connect`).
+            .test_before_acquire(false)
             .acquire_timeout(db.get_sqlite_connection_pool().options().get_acquire_timeout())
             // After a failed COMMIT (full disk, I/O error) sqlx's idea of the open
             // transaction can differ from SQLite's: later groups then ran as savepoints of a
@@ -152,41 +162,127 @@ fn sqlite_file_options(
     (!in_memory).then(|| (*options).clone())
 }
 
-/// Applies one write. For a rotation the successor goes in first, then one conditional
-/// update both revokes `old` and links it to the successor: if `old` was already revoked
-/// nothing matches and the caller undoes the insert (rollback).
+/// Applies one write outside the group commit (PostgreSQL, in-memory SQLite).
 async fn apply(db: &impl ConnectionTrait, write: Write) -> Result<Option<i64>, DbErr> {
     match write {
-        Write::Insert(new) => insert(db, new).await.map(Some),
+        Write::Insert(new) => insert(db, &new).await.map(Some),
         Write::Rotate { old, new } => {
-            let now = new.issued_at;
-            let id = insert(db, new).await?;
-            let claimed = refresh_token::Entity::update_many()
-                .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
-                .col_expr(refresh_token::Column::RotatedIntoId, Expr::value(id))
-                .filter(refresh_token::Column::Id.eq(old))
-                .filter(refresh_token::Column::RevokedAt.is_null())
-                .exec(db)
-                .await?;
-            Ok((claimed.rows_affected == 1).then_some(id))
+            let Some(id) = insert_successor(db, old, &new).await? else {
+                return Ok(None);
+            };
+            Ok(claim(db, old, id, new.issued_at).await?.then_some(id))
         }
     }
 }
 
-async fn insert(db: &impl ConnectionTrait, new: NewToken) -> Result<i64, DbErr> {
-    use sea_orm::ActiveValue::Set;
-    let row = refresh_token::ActiveModel {
-        token_hash: Set(new.token_hash),
-        family_id: Set(new.family_id),
-        customer_id: Set(new.customer_id),
-        company_user_id: Set(new.company_user_id),
-        scopes: Set(new.scopes.to_owned()),
-        client_id: Set(new.client_id),
-        issued_at: Set(new.issued_at),
-        expires_at: Set(new.expires_at),
-        ..Default::default()
-    };
-    Ok(refresh_token::Entity::insert(row).exec(db).await?.last_insert_id)
+/// The columns of a new token, in the order of [`token_values`].
+const TOKEN_COLUMNS: [refresh_token::Column; 8] = [
+    refresh_token::Column::TokenHash,
+    refresh_token::Column::FamilyId,
+    refresh_token::Column::CustomerId,
+    refresh_token::Column::CompanyUserId,
+    refresh_token::Column::Scopes,
+    refresh_token::Column::ClientId,
+    refresh_token::Column::IssuedAt,
+    refresh_token::Column::ExpiresAt,
+];
+
+fn token_values(new: &NewToken) -> [Value; 8] {
+    [
+        new.token_hash.clone().into(),
+        new.family_id.into(),
+        new.customer_id.into(),
+        new.company_user_id.into(),
+        new.scopes.into(),
+        new.client_id.clone().into(),
+        new.issued_at.into(),
+        new.expires_at.into(),
+    ]
+}
+
+fn sample_token() -> NewToken {
+    NewToken {
+        token_hash: String::new(),
+        family_id: Uuid::nil(),
+        customer_id: 0,
+        company_user_id: Some(0),
+        scopes: "",
+        client_id: String::new(),
+        issued_at: 0,
+        expires_at: 0,
+    }
+}
+
+fn insert_query(backend: DbBackend, new: &NewToken) -> Statement {
+    let insert = Query::insert()
+        .into_table(refresh_token::Entity)
+        .columns(TOKEN_COLUMNS)
+        .values_panic(token_values(new).map(Expr::val))
+        .returning_col(refresh_token::Column::Id)
+        .to_owned();
+    StatementBuilder::build(&insert, &backend)
+}
+static INSERT: CachedSql = CachedSql::new(|backend| insert_query(backend, &sample_token()));
+
+/// Stores a new token; gives its id.
+async fn insert(db: &impl ConnectionTrait, new: &NewToken) -> Result<i64, DbErr> {
+    let stmt = INSERT.bind(db.get_database_backend(), token_values(new));
+    returned_id(db.query_one_raw(stmt).await?)
+}
+
+/// `old`'s successor, inserted only while `old` is live (not revoked), in one statement:
+/// a rotation that lost writes nothing.
+fn successor_query(backend: DbBackend, old: i64, new: &NewToken) -> Statement {
+    let live = Query::select()
+        .expr(Expr::Constant(1.into()))
+        .from(refresh_token::Entity)
+        .and_where(refresh_token::Column::Id.eq(old))
+        .and_where(refresh_token::Column::RevokedAt.is_null())
+        .to_owned();
+    let row = Query::select()
+        .exprs(token_values(new).map(Expr::val))
+        .and_where(Expr::exists(live))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(refresh_token::Entity)
+        .columns(TOKEN_COLUMNS)
+        .select_from(row)
+        .expect("as many values as columns")
+        .returning_col(refresh_token::Column::Id)
+        .to_owned();
+    StatementBuilder::build(&insert, &backend)
+}
+static SUCCESSOR: CachedSql =
+    CachedSql::new(|backend| successor_query(backend, 0, &sample_token()));
+
+async fn insert_successor(
+    db: &impl ConnectionTrait,
+    old: i64,
+    new: &NewToken,
+) -> Result<Option<i64>, DbErr> {
+    let values = token_values(new).into_iter().chain([old.into()]);
+    let stmt = SUCCESSOR.bind(db.get_database_backend(), values);
+    db.query_one_raw(stmt).await?.map(|row| returned_id(Some(row))).transpose()
+}
+
+/// Revokes `old` and links it to its successor `id`, if `old` is still live: whether it was.
+fn claim_query(backend: DbBackend, old: i64, id: i64, now: i64) -> Statement {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::val(now))
+        .col_expr(refresh_token::Column::RotatedIntoId, Expr::val(id))
+        .filter(refresh_token::Column::Id.eq(old))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .build(backend)
+}
+static CLAIM: CachedSql = CachedSql::new(|backend| claim_query(backend, 0, 0, 0));
+
+async fn claim(db: &impl ConnectionTrait, old: i64, id: i64, now: i64) -> Result<bool, DbErr> {
+    let stmt = CLAIM.bind(db.get_database_backend(), [now.into(), id.into(), old.into()]);
+    Ok(db.execute_raw(stmt).await?.rows_affected() == 1)
+}
+
+fn returned_id(row: Option<QueryResult>) -> Result<i64, DbErr> {
+    row.ok_or_else(|| DbErr::RecordNotInserted)?.try_get_by_index(0)
 }
 
 /// The group-commit task: runs until every [`TokenStore`] clone is dropped.
@@ -220,25 +316,43 @@ async fn commit_group(
         Err(e) => return fail_all(batch.drain(..).map(|(_, reply)| reply).collect(), &e),
     };
     let mut results = Vec::with_capacity(batch.len());
+    // Set when the group must be rolled back as a whole.
+    let mut broken = None;
     for (write, reply) in batch.drain(..) {
         let result = match write {
-            // One statement: atomic on its own.
-            Write::Insert(_) => apply(&txn, write).await,
-            // Several statements: a savepoint keeps a failed or lost rotation from leaving
-            // half of itself in the group.
-            Write::Rotate { .. } => match txn.begin().await {
-                Ok(savepoint) => match apply(&savepoint, write).await {
-                    Ok(Some(id)) => savepoint.commit().await.map(|()| Some(id)),
-                    Ok(None) => savepoint.rollback().await.map(|()| None),
-                    Err(e) => savepoint.rollback().await.and(Err(e)),
+            _ if broken.is_some() => Ok(None),
+            // One statement: a failed one leaves nothing behind.
+            Write::Insert(new) => insert(&txn, &new).await.map(Some),
+            // The successor goes in only while `old` is live (one statement), then `old` is
+            // claimed. Nothing else writes in between (this is the only writer), so the
+            // claim cannot lose; should it fail anyway, the successor would stay with its
+            // predecessor live: the whole group is rolled back instead.
+            Write::Rotate { old, new } => match insert_successor(&txn, old, &new).await {
+                Ok(Some(id)) => match claim(&txn, old, id, new.issued_at).await {
+                    Ok(true) => Ok(Some(id)),
+                    Ok(false) => {
+                        broken =
+                            Some(DbErr::Custom(format!("token {old} changed under the writer")));
+                        Ok(None)
+                    }
+                    Err(e) => {
+                        broken = Some(e);
+                        Ok(None)
+                    }
                 },
-                Err(e) => Err(e),
+                other => other,
             },
         };
         results.push((reply, result));
     }
+    let replies = |results: Vec<(Reply, _)>| results.into_iter().map(|(reply, _)| reply).collect();
+    if let Some(e) = broken {
+        // Dropping an open transaction rolls it back as well; this is only the prompt way.
+        let _ = txn.rollback().await;
+        return fail_all(replies(results), &e);
+    }
     if let Err(e) = txn.commit().await {
-        return fail_all(results.into_iter().map(|(reply, _)| reply).collect(), &e);
+        return fail_all(replies(results), &e);
     }
     results.into_iter().map(|(reply, result)| (reply, result.map_err(Error::from))).collect()
 }
@@ -259,4 +373,30 @@ fn fail_all(replies: Vec<Reply>, err: &DbErr) -> Vec<(Reply, Result<Option<i64>,
             (reply, Err(error))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::sql::tests::assert_same;
+
+    #[test]
+    fn cached_statements_match_a_fresh_rendering() {
+        let new = NewToken {
+            token_hash: "hash".into(),
+            family_id: Uuid::new_v4(),
+            customer_id: 7,
+            company_user_id: None,
+            scopes: "customer",
+            client_id: "frontend".into(),
+            issued_at: 100,
+            expires_at: 200,
+        };
+        assert_same(&INSERT, &token_values(&new), |b| insert_query(b, &new));
+        let successor: Vec<Value> = token_values(&new).into_iter().chain([5i64.into()]).collect();
+        assert_same(&SUCCESSOR, &successor, |b| successor_query(b, 5, &new));
+        assert_same(&CLAIM, &[100i64.into(), 9i64.into(), 5i64.into()], |b| {
+            claim_query(b, 5, 9, 100)
+        });
+    }
 }
