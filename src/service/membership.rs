@@ -8,13 +8,15 @@ use entity::{company, company_user, customer};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, RelationTrait, Select, Statement,
+    sea_query::{Expr, ExprTrait, SubQueryStatement},
 };
 use uuid::Uuid;
 
 use super::sql::{CachedSql, equals_constant};
 
-/// Active memberships of active customers in approved, active companies, of `customer_id`.
-fn usable(customer_id: i32) -> Select<company_user::Entity> {
+/// Active memberships of active customers in approved, active companies, of `customer`: a
+/// value, or a column of an outer query.
+fn usable(customer: impl Into<Expr>) -> Select<company_user::Entity> {
     company_user::Entity::find()
         .join(JoinType::InnerJoin, company_user::Relation::Company.def())
         .join(JoinType::InnerJoin, company_user::Relation::Customer.def())
@@ -22,16 +24,43 @@ fn usable(customer_id: i32) -> Select<company_user::Entity> {
         .filter(equals_constant(company::Column::IsActive, true))
         .filter(equals_constant(company::Column::Status, "approved"))
         .filter(equals_constant(customer::Column::IsActive, true))
-        .filter(company_user::Column::CustomerId.eq(customer_id))
+        .filter(Expr::col(company_user::Column::CustomerId.as_column_ref()).eq(customer))
 }
 
-fn default_query(backend: DbBackend, customer_id: i32) -> Statement {
-    usable(customer_id)
-        .select_only()
-        .column(company_user::Column::Uuid)
+/// The order that makes a membership the default one: marked default, else the oldest.
+fn by_default_first(select: Select<company_user::Entity>) -> Select<company_user::Entity> {
+    select
         .order_by_desc(company_user::Column::IsDefault)
         .order_by_asc(company_user::Column::CreatedAt)
         .order_by_asc(company_user::Column::Id)
+}
+
+/// A scalar subquery for a refresh: the uuid of the membership `company_user_id` of
+/// `customer_id` if it is usable (both columns of the outer query).
+pub fn usable_uuid_by_id(customer_id: Expr, company_user_id: Expr) -> Expr {
+    let select = usable(customer_id)
+        .select_only()
+        .column(company_user::Column::Uuid)
+        .filter(Expr::col(company_user::Column::Id.as_column_ref()).eq(company_user_id))
+        .into_query();
+    Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(select)))
+}
+
+/// A scalar subquery for a refresh: the uuid of the default company user of `customer_id`
+/// (a column of the outer query). Its `LIMIT 1` is written into the SQL, not bound.
+pub fn default_uuid_of(backend: DbBackend, customer_id: Expr) -> Expr {
+    let select = by_default_first(usable(customer_id))
+        .select_only()
+        .column(company_user::Column::Uuid)
+        .build(backend);
+    debug_assert!(select.values.as_ref().is_none_or(|v| v.0.is_empty()), "{select:?}");
+    Expr::cust(format!("({} LIMIT 1)", select.sql))
+}
+
+fn default_query(backend: DbBackend, customer_id: i32) -> Statement {
+    by_default_first(usable(customer_id))
+        .select_only()
+        .column(company_user::Column::Uuid)
         .build(backend)
 }
 static DEFAULT: CachedSql = CachedSql::new(|backend| default_query(backend, 0));
@@ -47,21 +76,6 @@ pub async fn default_company_user(
         return Ok(None);
     };
     row.try_get_by_index(0).map(Some)
-}
-
-fn by_id_query(backend: DbBackend, customer_id: i32, id: i32) -> Statement {
-    usable(customer_id).filter(company_user::Column::Id.eq(id)).build(backend)
-}
-static BY_ID: CachedSql = CachedSql::new(|backend| by_id_query(backend, 0, 0));
-
-/// The membership `id` if it belongs to the customer and is usable.
-pub async fn usable_by_id(
-    db: &impl ConnectionTrait,
-    customer_id: i32,
-    id: i32,
-) -> Result<Option<company_user::Model>, DbErr> {
-    let stmt = BY_ID.bind(db.get_database_backend(), [customer_id.into(), id.into()]);
-    company_user::Entity::find().from_raw_sql(stmt).one(db).await
 }
 
 fn by_uuid_query(backend: DbBackend, customer_id: i32, uuid: Uuid) -> Statement {
@@ -103,7 +117,6 @@ mod tests {
     fn cached_statements_match_a_fresh_rendering() {
         let uuid = Uuid::new_v4();
         assert_same(&DEFAULT, &[7.into()], |b| default_query(b, 7));
-        assert_same(&BY_ID, &[7.into(), 42.into()], |b| by_id_query(b, 7, 42));
         assert_same(&BY_UUID, &[7.into(), uuid.into()], |b| by_uuid_query(b, 7, uuid));
         assert_same(&ALL, &[7.into()], |b| all_query(b, 7));
     }

@@ -9,7 +9,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use entity::{company_user, customer, refresh_token};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    JoinType, QueryFilter, QuerySelect, QueryTrait, Statement, sea_query::Expr,
+    JoinType, QueryFilter, QuerySelect, QueryTrait, Statement,
+    sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
@@ -51,8 +52,9 @@ pub fn password_check_slots() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
 }
 
-/// What a refresh needs of the presented token and its customer: one indexed lookup, no
-/// wide rows.
+/// What a refresh needs, in one round trip: the presented token, its customer, and the
+/// company user the new access token will carry (for a company-user token its membership
+/// if still usable, for a customer token the default one). No wide rows.
 #[derive(Debug, FromQueryResult)]
 struct Presented {
     id: i64,
@@ -64,6 +66,7 @@ struct Presented {
     customer_id: i32,
     customer_reference: String,
     customer_active: bool,
+    member: Option<Uuid>,
 }
 
 fn presented_query(backend: DbBackend, token_hash: &str) -> Statement {
@@ -78,6 +81,17 @@ fn presented_query(backend: DbBackend, token_hash: &str) -> Statement {
         .columns([T::RotatedIntoId, T::CustomerId])
         .column(customer::Column::CustomerReference)
         .column_as(customer::Column::IsActive, "customer_active")
+        .expr_as(
+            Expr::case(
+                Expr::col(T::CompanyUserId.as_column_ref()).is_null(),
+                membership::default_uuid_of(backend, Expr::col(T::CustomerId.as_column_ref())),
+            )
+            .finally(membership::usable_uuid_by_id(
+                Expr::col(T::CustomerId.as_column_ref()),
+                Expr::col(T::CompanyUserId.as_column_ref()),
+            )),
+            "member",
+        )
         .join(JoinType::InnerJoin, owner)
         .filter(T::TokenHash.eq(token_hash))
         .build(backend)
@@ -260,19 +274,21 @@ impl Sessions {
             return Err(Error::RefreshFailed);
         }
         let identity = match token.company_user_id {
-            None => {
-                Self::customer_identity(db, token.customer_id, token.customer_reference).await?
-            }
+            None => Identity {
+                customer_id: token.customer_id,
+                customer_reference: token.customer_reference,
+                company_user: token.member,
+                kind: TokenKind::Customer,
+            },
             // A company-user token refreshes only while the membership is usable.
-            Some(id) => {
-                let Some(member) = membership::usable_by_id(db, token.customer_id, id).await?
-                else {
+            Some(_) => {
+                let Some(member) = token.member else {
                     return Err(Error::RefreshFailed);
                 };
                 Identity {
                     customer_id: token.customer_id,
                     customer_reference: token.customer_reference,
-                    company_user: Some(member.uuid),
+                    company_user: Some(member),
                     kind: TokenKind::CompanyUser,
                 }
             }

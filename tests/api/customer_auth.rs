@@ -143,6 +143,10 @@ async fn without_a_default_the_oldest_usable_membership_is_carried(db: Db, test:
     glue_auth::dataset::import_text(&app.db, &text).await.unwrap();
     let answer = app.login("bill.martin@acme.com", "change123").await;
     assert_eq!(answer.body["data"]["attributes"]["idCompanyUser"], older);
+    let (_, refresh) = answer.tokens();
+    let refreshed = app.refresh(&refresh).await;
+    assert_eq!(refreshed.body["data"]["attributes"]["idCompanyUser"], older, "a refresh too");
+    let (_, refresh) = refreshed.tokens();
     // The older one's company is denied: the newer usable one is carried.
     let bob: uuid::Uuid = "5a15e950-169f-5ff0-8b88-152d1d1cd76e".parse().unwrap();
     glue_auth::service::directory::set_company_status(&app.db, bob, Some("denied"), None)
@@ -150,6 +154,8 @@ async fn without_a_default_the_oldest_usable_membership_is_carried(db: Db, test:
         .unwrap();
     let answer = app.login("bill.martin@acme.com", "change123").await;
     assert_eq!(answer.body["data"]["attributes"]["idCompanyUser"], newer);
+    let refreshed = app.refresh(&refresh).await;
+    assert_eq!(refreshed.body["data"]["attributes"]["idCompanyUser"], newer, "a refresh too");
 }
 
 async fn the_e_mail_is_matched_without_regard_to_case(db: Db, test: &str) {
