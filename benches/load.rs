@@ -2,8 +2,8 @@
 //! them; the README's "Benchmarks" section explains the output).
 //!
 //! What one run does, by itself, all on 127.0.0.1:
-//! 1. Measures one Argon2id verify in-process (the bound of `POST /access-tokens` is
-//!    cores ÷ that time).
+//! 1. Times Argon2id verifies in-process (the bound of `POST /access-tokens` is cores ÷ the
+//!    fastest one's time).
 //! 2. Measures the ceilings with a tiny poem server in this process: (a) a ~1 KB static JSON
 //!    document, (b) the same plus one ES256 verify and one ES256 sign per request, and
 //!    (c) one ES256 sign per request (the refresh work without its database).
@@ -379,8 +379,10 @@ fn run(opts: &Options) -> Result<()> {
 
     let argon = measure_argon2()?;
     println!(
-        "Argon2id verify: {:.1} ms in-process => bound for POST /access-tokens: {} CPUs / {:.1} ms = {:.1} logins/s",
+        "Argon2id verify: {:.1} ms in-process (fastest of {}; median {:.1} ms) => bound for POST /access-tokens: {} CPUs / {:.1} ms = {:.1} logins/s",
         argon.verify_ms,
+        argon.samples_ms.len(),
+        argon.samples_ms.get(argon.samples_ms.len() / 2).copied().unwrap_or(f64::NAN),
         cpus(),
         argon.verify_ms,
         argon.bound_rps
@@ -876,7 +878,10 @@ fn print_rows(rows: &[Row]) {
 
 #[derive(Debug, Clone, Serialize)]
 struct Argon {
-    /// Median of a few verifies, milliseconds.
+    /// The fastest of a series of verifies, milliseconds: the time one verify takes when
+    /// nothing else runs (a median moved by 50% between runs on a shared 2-CPU machine and
+    /// put logins above 100% of their bound). The fastest gives the highest bound, so the
+    /// share of it the service reaches is never flattered.
     verify_ms: f64,
     samples_ms: Vec<f64>,
     cpus: u32,
@@ -893,7 +898,7 @@ fn measure_argon2() -> Result<Argon> {
     if !password::verify(&pw, Some(&phc)) {
         return Err("argon2: the fresh hash does not verify".into());
     }
-    let mut samples: Vec<f64> = (0..7)
+    let mut samples: Vec<f64> = (0..15)
         .map(|_| {
             let start = Instant::now();
             let ok = password::verify(&pw, Some(&phc));
@@ -903,7 +908,7 @@ fn measure_argon2() -> Result<Argon> {
         .filter_map(|(ok, ms)| ok.then_some(ms))
         .collect();
     samples.sort_by(f64::total_cmp);
-    let verify_ms = samples.get(samples.len() / 2).copied().ok_or("argon2: no sample")?;
+    let verify_ms = samples.first().copied().ok_or("argon2: no sample")?;
     Ok(Argon {
         verify_ms,
         cpus: cpus(),

@@ -132,8 +132,8 @@ fn is_connection_error(err: &sea_orm::sqlx::Error) -> bool {
 }
 
 /// PostgreSQL's SQLSTATEs for a server that went away under a query: class 08 (connection
-/// exception), and 57P01–57P03 (shut down by an administrator, crashed, starting up). A
-/// pooled connection is not pinged before every query, so a restart shows up here first.
+/// exception), and 57P01–57P03 (shut down by an administrator, crashed, starting up): a
+/// server restarted between a connection's check-out ping and its query.
 fn is_postgres_unavailable(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }

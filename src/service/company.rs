@@ -17,9 +17,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::sql::first;
-
-use super::membership;
+use super::{membership, sql::first};
 
 /// The permission key that lets a company user list its company's users.
 pub const SEE_COMPANY_USERS: &str = "SeeCompanyUsersPermissionPlugin";
