@@ -19,7 +19,7 @@ pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, D
     let timeout = Duration::from_secs(config.database_timeout);
     let mut options = ConnectOptions::new(url);
     options
-        .max_connections(config.database_max_connections)
+        .max_connections(config.database_max_connections.unwrap_or_else(|| default_pool(url)))
         .min_connections(1)
         .connect_timeout(timeout)
         .acquire_timeout(timeout)
@@ -42,6 +42,16 @@ pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, D
     let db = Database::connect(options).await?;
     migration::Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// The pool size without `--database-max-connections`: 2 per CPU on SQLite, 8 otherwise.
+fn default_pool(url: &str) -> u32 {
+    if url.starts_with("sqlite:") {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        u32::try_from(cpus.saturating_mul(2)).unwrap_or(u32::MAX)
+    } else {
+        8
+    }
 }
 
 /// The file path of a `sqlite://` URL, if it names a file.
