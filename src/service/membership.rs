@@ -27,9 +27,12 @@ fn usable(customer: impl Into<Expr>) -> Select<company_user::Entity> {
         .filter(Expr::col(company_user::Column::CustomerId.as_column_ref()).eq(customer))
 }
 
-/// The order that makes a membership the default one: marked default, else the oldest.
-fn by_default_first(select: Select<company_user::Entity>) -> Select<company_user::Entity> {
-    select
+/// The uuids of the customer's usable memberships, the default one first: marked default,
+/// else the oldest.
+fn by_default_first(customer: impl Into<Expr>) -> Select<company_user::Entity> {
+    usable(customer)
+        .select_only()
+        .column(company_user::Column::Uuid)
         .order_by_desc(company_user::Column::IsDefault)
         .order_by_asc(company_user::Column::CreatedAt)
         .order_by_asc(company_user::Column::Id)
@@ -49,19 +52,13 @@ pub fn usable_uuid_by_id(customer_id: Expr, company_user_id: Expr) -> Expr {
 /// A scalar subquery for a refresh: the uuid of the default company user of `customer_id`
 /// (a column of the outer query). Its `LIMIT 1` is written into the SQL, not bound.
 pub fn default_uuid_of(backend: DbBackend, customer_id: Expr) -> Expr {
-    let select = by_default_first(usable(customer_id))
-        .select_only()
-        .column(company_user::Column::Uuid)
-        .build(backend);
+    let select = by_default_first(customer_id).build(backend);
     debug_assert!(select.values.as_ref().is_none_or(|v| v.0.is_empty()), "{select:?}");
     Expr::cust(format!("({} LIMIT 1)", select.sql))
 }
 
 fn default_query(backend: DbBackend, customer_id: i32) -> Statement {
-    by_default_first(usable(customer_id))
-        .select_only()
-        .column(company_user::Column::Uuid)
-        .build(backend)
+    by_default_first(customer_id).build(backend)
 }
 static DEFAULT: CachedSql = CachedSql::new(|backend| default_query(backend, 0));
 

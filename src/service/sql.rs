@@ -4,8 +4,8 @@
 //! `GET /company-users/mine`. The hot queries are still written with sea-query, with the
 //! entities' columns and relations, but each is rendered once per backend; a call only
 //! binds its own values. Their constant conditions are written into the SQL
-//! ([`equals_constant`]), so the values a call binds are exactly its inputs, in order. A unit test
-//! beside each query compares the cached statement with a fresh rendering.
+//! ([`equals_constant`]), so the values a call binds are exactly its inputs, in order. A
+//! unit test beside each query compares the cached statement with a fresh rendering.
 //!
 //! And no hot query binds its LIMIT (see [`first`]).
 

@@ -10,8 +10,9 @@
 //! one transaction and answers each caller only after the commit. A rotation inserts the
 //! successor only while the old token is live, then revokes the old one; a rotation that
 //! lost (the token was already rotated) writes nothing. No token is handed out before its
-//! row is durable, and one WAL sync covers the whole group. Other writes (login counters, revocations, purges) use the same
-//! single connection, so they queue in the pool rather than in the busy handler.
+//! row is durable, and one WAL sync covers the whole group. Other writes (login counters,
+//! revocations, purges) use the same single connection, so they queue in the pool rather
+//! than in the busy handler.
 //!
 //! PostgreSQL runs concurrent transactions and groups their WAL flushes itself: there each
 //! write is its own transaction on the shared pool, with the same statements (there two
