@@ -144,3 +144,22 @@ fn is_postgres_unavailable(code: &str) -> bool {
 fn is_sqlite_storage_failure(code: &str) -> bool {
     code.parse::<u32>().is_ok_and(|code| matches!(code & 0xff, 8 | 10 | 11 | 13 | 14))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_that_went_away_is_unavailable_and_a_bad_statement_is_not() {
+        for code in ["08000", "08006", "08P01", "57P01", "57P02", "57P03"] {
+            assert!(is_postgres_unavailable(code), "{code}");
+        }
+        // Unique violation, syntax error, query canceled by statement_timeout.
+        for code in ["23505", "42601", "57014"] {
+            assert!(!is_postgres_unavailable(code), "{code}");
+        }
+        // SQLITE_FULL, SQLITE_IOERR_WRITE (778), SQLITE_READONLY; not SQLITE_CONSTRAINT (19).
+        assert!(is_sqlite_storage_failure("13") && is_sqlite_storage_failure("778"));
+        assert!(is_sqlite_storage_failure("8") && !is_sqlite_storage_failure("19"));
+    }
+}
