@@ -7,12 +7,19 @@
 //!
 //! So on SQLite one task owns a single writer connection and commits refresh-token writes in
 //! groups: it takes every write waiting in its queue (up to [`MAX_BATCH`]), applies them in
-//! one transaction and answers each caller only after the commit. A rotation inserts the
-//! successor only while the old token is live, then revokes the old one; a rotation that
-//! lost (the token was already rotated) writes nothing. No token is handed out before its
-//! row is durable, and one WAL sync covers the whole group. Other writes (login counters,
-//! revocations, purges) use the same single connection, so they queue in the pool rather
-//! than in the busy handler.
+//! one transaction and answers each caller only after the commit. No token is handed out
+//! before its row is durable, and one WAL sync covers the whole group. Other writes (login
+//! counters, revocations, purges) use the same single connection, so they queue in the pool
+//! rather than in the busy handler.
+//!
+//! A group is written with a few multi-row statements, whatever its size ([`apply_group`]):
+//! one reads which of the tokens to rotate are still live, one inserts every new token, one
+//! revokes the rotated ones and links them to their successors. Of two rotations of one
+//! token only the first goes ahead; a rotation that lost writes nothing. Each statement run
+//! through sqlx-sqlite is a round trip to the connection's own thread, and per-write
+//! statements made those hand-offs most of the cost of a refresh. Should a multi-row
+//! statement fail (say, a foreign key of one row), the group is rolled back and applied
+//! again one write at a time, so one bad write fails only its own caller.
 //!
 //! PostgreSQL runs concurrent transactions and groups their WAL flushes itself: there each
 //! write is its own transaction on the shared pool, with the same statements (there two
@@ -24,14 +31,16 @@
 use entity::refresh_token;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryResult, QueryTrait, SqlxSqliteConnector, Statement, StatementBuilder, TransactionTrait,
-    Value,
+    QueryResult, QuerySelect, QueryTrait, SqlxSqliteConnector, Statement, StatementBuilder,
+    TransactionTrait, Value,
     sea_query::{Expr, Query},
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::sql::CachedSql;
+use std::collections::{HashMap, HashSet};
+
+use super::sql::{CachedSql, SizedSql};
 use crate::error::Error;
 
 /// Most writes committed together.
@@ -286,6 +295,145 @@ fn returned_id(row: Option<QueryResult>) -> Result<i64, DbErr> {
     row.ok_or_else(|| DbErr::RecordNotInserted)?.try_get_by_index(0)
 }
 
+/// Which of `n` tokens are live (not revoked): their ids.
+fn live_query(backend: DbBackend, olds: &[i64]) -> Statement {
+    refresh_token::Entity::find()
+        .select_only()
+        .column(refresh_token::Column::Id)
+        .filter(refresh_token::Column::Id.is_in(olds.iter().copied()))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .build(backend)
+}
+static LIVE: SizedSql = SizedSql::new(|backend, n| live_query(backend, &vec![0; n]));
+
+/// Inserts `news`; gives each row's id with its hash (RETURNING gives rows in no set order).
+fn insert_many_query(backend: DbBackend, news: &[&NewToken]) -> Statement {
+    let mut insert = Query::insert();
+    insert.into_table(refresh_token::Entity).columns(TOKEN_COLUMNS);
+    for new in news {
+        insert.values_panic(token_values(new).map(Expr::val));
+    }
+    insert.returning(
+        Query::returning().columns([refresh_token::Column::Id, refresh_token::Column::TokenHash]),
+    );
+    StatementBuilder::build(&insert, &backend)
+}
+static INSERT_MANY: SizedSql =
+    SizedSql::new(|backend, n| insert_many_query(backend, &vec![&sample_token(); n]));
+
+/// A rotation's claim: revoke `old` at `now` and link it to its successor `new`.
+#[derive(Debug, Clone, Copy)]
+struct Claim {
+    old: i64,
+    new: i64,
+    now: i64,
+}
+
+/// Revokes each claim's `old` (if still live) and links it to its successor.
+fn claim_many_query(backend: DbBackend, claims: &[Claim]) -> Statement {
+    use refresh_token::Column as T;
+    let by_old = |then: fn(&Claim) -> i64, otherwise: T| {
+        let mut cases = claims.iter();
+        let first = cases.next().expect("at least one claim");
+        let mut case = Expr::case(T::Id.eq(first.old), then(first));
+        for claim in cases {
+            case = case.case(T::Id.eq(claim.old), then(claim));
+        }
+        case.finally(Expr::col(otherwise.as_column_ref()))
+    };
+    refresh_token::Entity::update_many()
+        .col_expr(T::RevokedAt, by_old(|c| c.now, T::RevokedAt).into())
+        .col_expr(T::RotatedIntoId, by_old(|c| c.new, T::RotatedIntoId).into())
+        .filter(T::Id.is_in(claims.iter().map(|c| c.old)))
+        .filter(T::RevokedAt.is_null())
+        .build(backend)
+}
+static CLAIM_MANY: SizedSql = SizedSql::new(|backend, n| {
+    claim_many_query(backend, &vec![Claim { old: 0, new: 0, now: 0 }; n])
+});
+
+fn claim_many_values(claims: &[Claim]) -> Vec<Value> {
+    let revoked = claims.iter().flat_map(|c| [c.old.into(), c.now.into()]);
+    let linked = claims.iter().flat_map(|c| [c.old.into(), c.new.into()]);
+    revoked.chain(linked).chain(claims.iter().map(|c| c.old.into())).collect()
+}
+
+/// Applies a group of writes with multi-row statements (see the module documentation):
+/// each write's result, or the first error (the caller rolls the group back).
+async fn apply_group(
+    db: &impl ConnectionTrait,
+    writes: &[&Write],
+) -> Result<Vec<Option<i64>>, DbErr> {
+    let backend = db.get_database_backend();
+    // The tokens to rotate that are live now. Nothing else writes until the commit.
+    let olds: Vec<i64> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Rotate { old, .. } => Some(*old),
+            Write::Insert(_) => None,
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut live = HashSet::with_capacity(olds.len());
+    let mut rest = olds.as_slice();
+    for size in SizedSql::chunks(olds.len()) {
+        let (chunk, next) = rest.split_at(size);
+        rest = next;
+        let stmt = LIVE.bind(backend, size, chunk.iter().map(|id| Value::from(*id)));
+        for row in db.query_all_raw(stmt).await? {
+            live.insert(row.try_get_by_index::<i64>(0)?);
+        }
+    }
+    // Every new token: the inserts, and the successors of the first rotation of each live
+    // token (a later rotation of the same token lost to it).
+    let mut rows = Vec::with_capacity(writes.len());
+    let mut rotations = Vec::new();
+    for write in writes {
+        match write {
+            Write::Insert(new) => rows.push(new),
+            Write::Rotate { old, new } if live.remove(old) => {
+                rotations.push((*old, new.token_hash.as_str(), new.issued_at));
+                rows.push(new);
+            }
+            Write::Rotate { .. } => {}
+        }
+    }
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+    let mut rest = rows.as_slice();
+    for size in SizedSql::chunks(rows.len()) {
+        let (chunk, next) = rest.split_at(size);
+        rest = next;
+        let values = chunk.iter().flat_map(|new| token_values(new));
+        for row in db.query_all_raw(INSERT_MANY.bind(backend, size, values)).await? {
+            ids.insert(row.try_get_by_index(1)?, row.try_get_by_index(0)?);
+        }
+    }
+    let id_of = |hash: &str| ids.get(hash).copied().ok_or(DbErr::RecordNotInserted);
+    let claims = rotations
+        .iter()
+        .map(|&(old, hash, now)| Ok(Claim { old, new: id_of(hash)?, now }))
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    let mut rest = claims.as_slice();
+    for size in SizedSql::chunks(claims.len()) {
+        let (chunk, next) = rest.split_at(size);
+        rest = next;
+        let stmt = CLAIM_MANY.bind(backend, size, claim_many_values(chunk));
+        let claimed = db.execute_raw(stmt).await?.rows_affected();
+        if claimed != size as u64 {
+            // Cannot happen with one writer; never commit a successor beside a live token.
+            return Err(DbErr::Custom(format!("{claimed} of {size} tokens claimed")));
+        }
+    }
+    writes
+        .iter()
+        .map(|write| match write {
+            Write::Insert(new) => id_of(&new.token_hash).map(Some),
+            Write::Rotate { new, .. } => Ok(ids.get(&new.token_hash).copied()),
+        })
+        .collect()
+}
+
 /// The group-commit task: runs until every [`TokenStore`] clone is dropped.
 async fn group_commits(writer: DatabaseConnection, mut queue: mpsc::Receiver<(Write, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -307,8 +455,36 @@ async fn group_commits(writer: DatabaseConnection, mut queue: mpsc::Receiver<(Wr
 }
 
 /// Applies `batch` (emptying it) in one transaction and gives each caller its result, all
-/// of them failed if the transaction could not commit.
+/// of them failed if the transaction could not commit. Multi-row statements first; if one
+/// fails, the group again one write at a time.
 async fn commit_group(
+    writer: &DatabaseConnection,
+    batch: &mut Vec<(Write, Reply)>,
+) -> Vec<(Reply, Result<Option<i64>, Error>)> {
+    let txn = match writer.begin().await {
+        Ok(txn) => txn,
+        Err(e) => return fail_all(batch.drain(..).map(|(_, reply)| reply).collect(), &e),
+    };
+    let writes: Vec<&Write> = batch.iter().map(|(write, _)| write).collect();
+    match apply_group(&txn, &writes).await {
+        Ok(results) => {
+            let replies = batch.drain(..).map(|(_, reply)| reply);
+            if let Err(e) = txn.commit().await {
+                return fail_all(replies.collect(), &e);
+            }
+            replies.zip(results.into_iter().map(Ok)).collect()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, writes = batch.len(), "a group of token writes is applied one by one");
+            // Dropping an open transaction rolls it back as well; this is only the prompt way.
+            let _ = txn.rollback().await;
+            commit_each(writer, batch).await
+        }
+    }
+}
+
+/// [`commit_group`] one write at a time: a write that fails fails only its caller.
+async fn commit_each(
     writer: &DatabaseConnection,
     batch: &mut Vec<(Write, Reply)>,
 ) -> Vec<(Reply, Result<Option<i64>, Error>)> {
@@ -348,7 +524,6 @@ async fn commit_group(
     }
     let replies = |results: Vec<(Reply, _)>| results.into_iter().map(|(reply, _)| reply).collect();
     if let Some(e) = broken {
-        // Dropping an open transaction rolls it back as well; this is only the prompt way.
         let _ = txn.rollback().await;
         return fail_all(replies(results), &e);
     }
@@ -379,7 +554,7 @@ fn fail_all(replies: Vec<Reply>, err: &DbErr) -> Vec<(Reply, Result<Option<i64>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::sql::tests::assert_same;
+    use crate::service::sql::tests::{assert_same, assert_same_sized};
 
     #[test]
     fn cached_statements_match_a_fresh_rendering() {
@@ -399,5 +574,35 @@ mod tests {
         assert_same(&CLAIM, &[100i64.into(), 9i64.into(), 5i64.into()], |b| {
             claim_query(b, 5, 9, 100)
         });
+    }
+
+    #[test]
+    fn cached_multi_row_statements_match_a_fresh_rendering() {
+        let token = |n: i64| NewToken {
+            token_hash: format!("hash {n}"),
+            family_id: Uuid::new_v4(),
+            customer_id: n as i32,
+            company_user_id: (n % 2 == 0).then_some(n as i32),
+            scopes: "company_user",
+            client_id: "frontend".into(),
+            issued_at: 100 + n,
+            expires_at: 200 + n,
+        };
+        for rows in [1usize, 2, 8, 64] {
+            let ids: Vec<i64> = (1..=rows as i64).collect();
+            let values: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
+            assert_same_sized(&LIVE, rows, &values, |b| live_query(b, &ids));
+
+            let news: Vec<NewToken> = ids.iter().map(|n| token(*n)).collect();
+            let refs: Vec<&NewToken> = news.iter().collect();
+            let values: Vec<Value> = news.iter().flat_map(token_values).collect();
+            assert_same_sized(&INSERT_MANY, rows, &values, |b| insert_many_query(b, &refs));
+
+            let claims: Vec<Claim> =
+                ids.iter().map(|&id| Claim { old: id, new: id + 1000, now: id + 50 }).collect();
+            assert_same_sized(&CLAIM_MANY, rows, &claim_many_values(&claims), |b| {
+                claim_many_query(b, &claims)
+            });
+        }
     }
 }

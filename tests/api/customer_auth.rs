@@ -29,6 +29,8 @@ on_both_databases!(
     refresh_rotates_the_token_and_the_old_one_gets_004,
     refresh_with_a_rotated_token_revokes_the_whole_family,
     twenty_concurrent_refreshes_of_one_token_let_exactly_one_win,
+    concurrent_refreshes_of_many_families_rotate_each_once,
+    a_token_write_that_fails_beside_others_fails_alone,
     an_expired_refresh_token_gets_004,
     refresh_attributes_are_checked_with_901,
     deleting_a_refresh_token_revokes_only_the_callers_own,
@@ -518,6 +520,107 @@ async fn twenty_concurrent_refreshes_of_one_token_let_exactly_one_win(db: Db, te
     // Requests that read the token after the winner rotated it are reuses (spec §2.3) and
     // may revoke the family; the point here is that no second pair of tokens is issued.
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+}
+
+/// Many rotations at once share the writer's groups (SQLite) or the pool (PostgreSQL):
+/// each family rotates exactly once per round, and the rows link up.
+async fn concurrent_refreshes_of_many_families_rotate_each_once(db: Db, test: &str) {
+    use entity::refresh_token;
+    use sea_orm::EntityTrait;
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        for (email, _) in PERSONAS {
+            tokens.push(app.tokens_of(email).await.1);
+        }
+    }
+    let families = tokens.len();
+    let app = std::sync::Arc::new(app);
+    let refresh_all = |tokens: Vec<String>| {
+        let tasks: Vec<_> = tokens
+            .into_iter()
+            .map(|token| {
+                let app = app.clone();
+                tokio::spawn(async move { app.refresh(&token).await })
+            })
+            .collect();
+        async move {
+            let mut answers = Vec::new();
+            for task in tasks {
+                answers.push(task.await.unwrap());
+            }
+            answers
+        }
+    };
+    // Round 1: every token once, all at the same time.
+    let answers = refresh_all(tokens.clone()).await;
+    let successors: Vec<String> = answers
+        .iter()
+        .map(|answer| {
+            assert_eq!(answer.status, 201, "{}", answer.body);
+            answer.tokens().1
+        })
+        .collect();
+    let distinct: std::collections::HashSet<_> = successors.iter().chain(&tokens).collect();
+    assert_eq!(distinct.len(), 2 * families, "every successor is new");
+    let rows = refresh_token::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(rows.len(), 2 * families);
+    let live: Vec<_> = rows.iter().filter(|r| r.revoked_at.is_none()).collect();
+    assert_eq!(live.len(), families);
+    for old in rows.iter().filter(|r| r.revoked_at.is_some()) {
+        let into = old.rotated_into_id.expect("a rotated token names its successor");
+        let successor = rows.iter().find(|r| r.id == into).expect("the successor exists");
+        assert!(successor.revoked_at.is_none());
+        assert_eq!(successor.family_id, old.family_id);
+        assert_eq!(successor.customer_id, old.customer_id);
+    }
+    // Round 2: each successor twice at once: one of each pair wins.
+    let doubled: Vec<String> = successors.iter().flat_map(|t| [t.clone(), t.clone()]).collect();
+    let answers = refresh_all(doubled).await;
+    for pair in answers.chunks(2) {
+        let won = pair.iter().filter(|a| a.status == 201).count();
+        assert_eq!(won, 1, "{:?}", pair.iter().map(|a| &a.body).collect::<Vec<_>>());
+    }
+}
+
+/// A write that cannot be stored (here: a token of a customer that does not exist) fails
+/// its own caller only, even when it was committed in one group with others.
+async fn a_token_write_that_fails_beside_others_fails_alone(db: Db, test: &str) {
+    use entity::refresh_token;
+    use glue_auth::service::token_store::{NewToken, TokenStore};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let customer = entity::customer::Entity::find().one(&app.db).await.unwrap().unwrap();
+    let store = TokenStore::open(&app.db).await.unwrap();
+    let token = |n: usize, customer_id: i32| NewToken {
+        token_hash: format!("{n:064x}"),
+        family_id: uuid::Uuid::new_v4(),
+        customer_id,
+        company_user_id: None,
+        scopes: "customer",
+        client_id: "test".into(),
+        issued_at: 1,
+        expires_at: i64::MAX,
+    };
+    let before = refresh_token::Entity::find().count(&app.db).await.unwrap();
+    // The test holds the writer (SQLite's single writer connection) while the writes queue
+    // up, so the writer then finds them waiting together and commits them as one group.
+    let hold = sea_orm::TransactionTrait::begin(store.writer()).await.unwrap();
+    let writes: Vec<_> = (0..40)
+        .map(|n| {
+            let customer_id = if n == 17 { i32::MAX } else { customer.id };
+            let store = store.clone();
+            tokio::spawn(async move { store.insert(token(n, customer_id)).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    hold.rollback().await.unwrap();
+    for (n, write) in writes.into_iter().enumerate() {
+        let result = write.await.unwrap();
+        assert_eq!(result.is_err(), n == 17, "write {n}: {result:?}");
+    }
+    let after = refresh_token::Entity::find().count(&app.db).await.unwrap();
+    assert_eq!(after - before, 39);
 }
 
 async fn an_expired_refresh_token_gets_004(db: Db, test: &str) {
