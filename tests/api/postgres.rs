@@ -279,9 +279,14 @@ impl OwnCluster {
             .map_err(|e| format!("no free port: {e}"))?
             .port();
         // The settings go into the data directory, so a restart keeps port and socket.
+        // `synchronous_commit` stays on: this cluster is killed (`stop -m immediate`), and
+        // with it off a commit is acknowledged before its WAL is written, so the last
+        // ~200 ms of acknowledged commits (a rotated refresh token) would be lost. Without
+        // `fsync` the WAL still reaches the kernel before the answer, which a killed server
+        // keeps (the machine does not crash).
         let settings = format!(
             "\nlisten_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
-             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
+             fsync = off\nsynchronous_commit = on\nfull_page_writes = off\n\
              max_connections = 50\nshared_buffers = 16MB\n",
             cluster.port,
             cluster.dir.display()
