@@ -260,7 +260,7 @@ impl Sessions {
         };
         if token.revoked_at.is_some() {
             if token.rotated_into_id.is_some() {
-                self.revoke_family(token.family_id, now).await?;
+                self.revoke_family(token.customer_id, token.family_id, now).await?;
                 tracing::warn!(
                     target: "glue_auth::audit",
                     event = "refresh_reuse_detected",
@@ -314,9 +314,11 @@ impl Sessions {
         })
     }
 
-    async fn revoke_family(&self, family: Uuid, now: i64) -> Result<(), Error> {
+    /// Revokes every live token of `family` (of `customer`: the index is by both).
+    async fn revoke_family(&self, customer: i32, family: Uuid, now: i64) -> Result<(), Error> {
         refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+            .filter(refresh_token::Column::CustomerId.eq(customer))
             .filter(refresh_token::Column::FamilyId.eq(family))
             .filter(refresh_token::Column::RevokedAt.is_null())
             .exec(self.store.writer())
