@@ -77,6 +77,16 @@ impl SizedSql {
         })
     }
 
+    /// `items` cut into consecutive pieces of the sizes [`SizedSql::chunks`] gives.
+    pub fn split<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+        let mut rest = items;
+        Self::chunks(items.len()).map(move |size| {
+            let (chunk, next) = rest.split_at(size);
+            rest = next;
+            chunk
+        })
+    }
+
     /// The statement for `rows` rows (a size [`SizedSql::chunks`] gives) with `values`
     /// bound, in the order of the placeholders.
     pub fn bind(
@@ -155,6 +165,10 @@ pub mod tests {
             let sizes: Vec<usize> = SizedSql::chunks(count).collect();
             assert_eq!(sizes.iter().sum::<usize>(), count);
             assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= SizedSql::MAX));
+            let items: Vec<usize> = (0..count).collect();
+            let pieces: Vec<&[usize]> = SizedSql::split(&items).collect();
+            assert_eq!(pieces.iter().map(|p| p.len()).collect::<Vec<_>>(), sizes);
+            assert_eq!(pieces.concat(), items);
         }
     }
 
