@@ -27,9 +27,9 @@
 //! benchmark's disk). Hence as few such indexes as the queries allow.
 //!
 //! PostgreSQL runs concurrent transactions and groups their WAL flushes itself: there each
-//! write is its own transaction on the shared pool, with the same statements (there two
-//! rotations of one token can both insert; the conditional revocation picks one winner and
-//! the loser rolls back).
+//! write is its own transaction on the shared pool, a single statement: an insert, or a
+//! rotation that revokes the old token and inserts its successor only if it did
+//! ([`ROTATE_POSTGRES`]; of concurrent rotations of one token the row lock lets one win).
 //!
 //! The statements are rendered once ([`CachedSql`]).
 
