@@ -166,8 +166,31 @@ async fn a_company_user_cannot_have_a_unit_or_role_of_another_company(db: Db, te
 }
 
 async fn migrations_go_down_and_up_again(db: Db, test: &str) {
-    use migration::MigratorTrait;
+    use migration::{MigratorTrait, SchemaManager};
     let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let indexes = async || {
+        let schema = SchemaManager::new(&app.db);
+        let mut present = Vec::new();
+        for name in [
+            "ix_refresh_token_customer_family",
+            "ix_refresh_token_family",
+            "ix_refresh_token_customer",
+        ] {
+            if schema.has_index("refresh_token", name).await.unwrap() {
+                present.push(name);
+            }
+        }
+        present
+    };
+    assert_eq!(indexes().await, ["ix_refresh_token_customer_family"]);
+    // The last migration alone, down and up: its indexes come and go, the data stays.
+    let before = counts(&app.db).await;
+    migration::Migrator::down(&app.db, Some(1)).await.unwrap();
+    assert_eq!(indexes().await, ["ix_refresh_token_family", "ix_refresh_token_customer"]);
+    assert_eq!(counts(&app.db).await, before);
+    migration::Migrator::up(&app.db, None).await.unwrap();
+    assert_eq!(indexes().await, ["ix_refresh_token_customer_family"]);
+    // Everything down, then up again.
     migration::Migrator::down(&app.db, None).await.unwrap();
     assert!(Customer::find().count(&app.db).await.is_err(), "the tables are gone");
     migration::Migrator::up(&app.db, None).await.unwrap();
