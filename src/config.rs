@@ -138,3 +138,9 @@ impl Config {
         }
     }
 }
+
+/// The CPUs this process may use (1 when the system cannot tell): the defaults that scale
+/// with the machine (password-check slots, SQLite's pool) read it here.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}

@@ -47,8 +47,7 @@ pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, D
 /// The pool size without `--database-max-connections`: 2 per CPU on SQLite, 8 otherwise.
 fn default_pool(url: &str) -> u32 {
     if url.starts_with("sqlite:") {
-        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        u32::try_from(cpus.saturating_mul(2)).unwrap_or(u32::MAX)
+        u32::try_from(crate::config::cpus().saturating_mul(2)).unwrap_or(u32::MAX)
     } else {
         8
     }

@@ -49,7 +49,7 @@ pub struct Sessions {
 
 /// Password checks to run at once: one per CPU.
 pub fn password_check_slots() -> usize {
-    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+    crate::config::cpus()
 }
 
 /// What a refresh needs, in one round trip: the presented token, its customer, and the
