@@ -38,10 +38,7 @@ pub(crate) mod process {
         time::Duration,
     };
 
-    use reqwest::{Method, RequestBuilder, Response};
-    use serde_json::{Value, json};
-
-    use crate::helpers::{Answer, document};
+    pub(crate) use crate::helpers::{Api, company_user_body, refresh_body};
 
     const BIN: &str = env!("CARGO_BIN_EXE_glue-auth");
 
@@ -115,10 +112,7 @@ pub(crate) mod process {
 
         /// A client for this process.
         pub(crate) fn api(&self) -> Api {
-            Api {
-                client: reqwest::Client::builder().build().expect("an HTTP client"),
-                base: format!("http://{}", self.addr),
-            }
+            Api::new(self.addr)
         }
 
         /// Kills the process with SIGKILL (no shutdown of any kind) and reaps it.
@@ -139,92 +133,6 @@ pub(crate) mod process {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-
-    /// Requests to one service process.
-    #[derive(Clone)]
-    pub(crate) struct Api {
-        client: reqwest::Client,
-        base: String,
-    }
-
-    impl Api {
-        pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
-            self.client.request(method, format!("{}{path}", self.base))
-        }
-
-        /// `POST path` with a JSON:API document; the transport error, if any, is the caller's.
-        pub(crate) async fn try_post(
-            &self,
-            path: &str,
-            body: &Value,
-            token: Option<&str>,
-        ) -> reqwest::Result<Response> {
-            let mut request = self
-                .request(Method::POST, path)
-                .header("content-type", "application/vnd.api+json")
-                .body(body.to_string());
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            request.send().await
-        }
-
-        /// Sends a request and checks the answer against the OpenAPI document.
-        pub(crate) async fn send(&self, request: RequestBuilder) -> Answer {
-            let request = request.build().expect("a well-formed request");
-            let (method, path) = (request.method().to_string(), request.url().path().to_owned());
-            let response = self.client.execute(request).await.expect("answered");
-            let answer = Answer::of(response).await;
-            crate::contract::check(
-                &method,
-                &path,
-                answer.status,
-                answer.header("content-type"),
-                &answer.body,
-            );
-            answer
-        }
-
-        pub(crate) async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
-            let mut request = self
-                .request(Method::POST, path)
-                .header("content-type", "application/vnd.api+json")
-                .body(body.to_string());
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            self.send(request).await
-        }
-
-        pub(crate) async fn get_as(&self, path: &str, token: &str) -> Answer {
-            self.send(self.request(Method::GET, path).bearer_auth(token)).await
-        }
-
-        /// `POST /access-tokens`.
-        pub(crate) async fn login(&self, username: &str, password: &str) -> Answer {
-            let body =
-                document("access-tokens", json!({"username": username, "password": password}));
-            self.post("/access-tokens", &body, None).await
-        }
-
-        /// `POST /refresh-tokens`.
-        pub(crate) async fn refresh(&self, refresh_token: &str) -> Answer {
-            self.post("/refresh-tokens", &refresh_body(refresh_token), None).await
-        }
-
-        /// `POST /company-user-access-tokens` with an access token.
-        pub(crate) async fn company_user_token(&self, access: &str, id: &str) -> Answer {
-            self.post("/company-user-access-tokens", &company_user_body(id), Some(access)).await
-        }
-    }
-
-    pub(crate) fn refresh_body(refresh_token: &str) -> Value {
-        document("refresh-tokens", json!({ "refreshToken": refresh_token }))
-    }
-
-    pub(crate) fn company_user_body(id: &str) -> Value {
-        document("company-user-access-tokens", json!({ "idCompanyUser": id }))
     }
 
     /// The stored form of a refresh token: hex SHA-256 (column `token_hash`).
@@ -488,7 +396,7 @@ async fn a_killed_service_loses_no_refresh_token(db: Db, test: &str) {
     // Restarted on the same database and data directory (same signing key).
     let service = Service::start(&url, data_dir.path(), &[]).await;
     let api = service.api();
-    let customer = api.get_as("/customers", &records[0].access).await;
+    let customer = api.get_as("/customers", Some(&records[0].access)).await;
     assert_eq!(customer.status, 200, "an access token from before the kill: {}", customer.body);
 
     // First the latest tokens (a rotated token presented first would revoke its family).

@@ -21,7 +21,8 @@ pub enum Db {
 
 pub struct TestApp {
     pub addr: SocketAddr,
-    pub client: reqwest::Client,
+    /// Requests to it: `app.post(…)` and the like reach these through `Deref`.
+    pub api: Api,
     pub db: DatabaseConnection,
     pub database_url: String,
     /// The service's clock: tests move it forward instead of sleeping.
@@ -98,10 +99,9 @@ impl TestApp {
         tokio::spawn(app.run(async move {
             let _ = stopped.await;
         }));
-        let client = reqwest::Client::builder().build().expect("an HTTP client");
         Self {
             addr,
-            client,
+            api: Api::new(addr),
             db: conn,
             database_url: database_url.to_owned(),
             clock,
@@ -116,9 +116,36 @@ impl TestApp {
         glue_auth::admin::load_demo(&app.db).await.expect("the demo dataset loads");
         Some(app)
     }
+}
+
+/// The JSON:API body of a POST.
+pub fn document(ty: &str, attributes: Value) -> Value {
+    serde_json::json!({"data": {"type": ty, "attributes": attributes}})
+}
+
+/// Requests to one running service, each answer checked against the OpenAPI document.
+#[derive(Clone)]
+pub struct Api {
+    pub client: reqwest::Client,
+    base: String,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
+    pub fn new(addr: SocketAddr) -> Self {
+        let client = reqwest::Client::builder().build().expect("an HTTP client");
+        Self { client, base: format!("http://{addr}") }
+    }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}{path}", self.base)
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -153,14 +180,7 @@ impl TestApp {
         )
         .await
     }
-}
 
-/// The JSON:API body of a POST.
-pub fn document(ty: &str, attributes: Value) -> Value {
-    serde_json::json!({"data": {"type": ty, "attributes": attributes}})
-}
-
-impl TestApp {
     /// `POST path` with a JSON:API document and an optional bearer token.
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
         if let Some(password) = body["data"]["attributes"]["password"].as_str() {
@@ -212,9 +232,39 @@ impl TestApp {
 
     /// `POST /refresh-tokens`.
     pub async fn refresh(&self, refresh_token: &str) -> Answer {
-        let body = document("refresh-tokens", serde_json::json!({"refreshToken": refresh_token}));
-        self.post("/refresh-tokens", &body, None).await
+        self.post("/refresh-tokens", &refresh_body(refresh_token), None).await
     }
+
+    /// `POST path` with a JSON:API document, unchecked: the transport error, if any, is the
+    /// caller's (a service that may be dying).
+    pub async fn try_post(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::Result<Response> {
+        let mut request = self
+            .request(Method::POST, path)
+            .header("content-type", "application/vnd.api+json")
+            .body(body.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await
+    }
+
+    /// `POST /company-user-access-tokens` with an access token.
+    pub async fn company_user_token(&self, access: &str, id: &str) -> Answer {
+        self.post("/company-user-access-tokens", &company_user_body(id), Some(access)).await
+    }
+}
+
+pub fn refresh_body(refresh_token: &str) -> Value {
+    document("refresh-tokens", serde_json::json!({ "refreshToken": refresh_token }))
+}
+
+pub fn company_user_body(id: &str) -> Value {
+    document("company-user-access-tokens", serde_json::json!({ "idCompanyUser": id }))
 }
 
 /// Sends raw bytes and reads the whole answer (the request should ask to close).
