@@ -38,8 +38,8 @@ use std::{
 };
 
 use aws_lc_rs::{digest, rand::SecureRandom};
-use clap::Parser as _;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use clap::Parser as _;
 use entity::{company_user, customer, refresh_token};
 use glue_auth::{
     auth::{
@@ -1547,7 +1547,9 @@ impl CpuReading {
     fn split_until(&self, later: &Self) -> Option<CpuSplit> {
         let d = |a: u64, b: u64| b.saturating_sub(a) as f64;
         let busy = d(self.busy, later.busy);
-        let total = busy + d(self.idle, later.idle) + d(self.iowait, later.iowait)
+        let total = busy
+            + d(self.idle, later.idle)
+            + d(self.iowait, later.iowait)
             + d(self.steal, later.steal);
         if total <= 0.0 {
             return None;
@@ -2281,26 +2283,21 @@ impl RunSetup<'_> {
         service: &Service,
     ) -> Result<Row> {
         let (_, range) = self.single_use_tokens(connections, db, members)?;
-        let tokens: Vec<(i64, i32, Option<i32>, Uuid)> =
-            self.runtime.block_on(
-                refresh_token::Entity::find()
-                    .select_only()
-                    .columns([
-                        refresh_token::Column::Id,
-                        refresh_token::Column::CustomerId,
-                        refresh_token::Column::CompanyUserId,
-                        refresh_token::Column::FamilyId,
-                    ])
-                    .filter(refresh_token::Column::Id.gt(range.0))
-                    .filter(refresh_token::Column::Id.lte(range.1))
-                    .into_tuple()
-                    .all(db),
-            )?;
-        let mut args = vec![
-            "glue-auth".to_owned(),
-            "--database-url".into(),
-            self.url.clone(),
-        ];
+        let tokens: Vec<(i64, i32, Option<i32>, Uuid)> = self.runtime.block_on(
+            refresh_token::Entity::find()
+                .select_only()
+                .columns([
+                    refresh_token::Column::Id,
+                    refresh_token::Column::CustomerId,
+                    refresh_token::Column::CompanyUserId,
+                    refresh_token::Column::FamilyId,
+                ])
+                .filter(refresh_token::Column::Id.gt(range.0))
+                .filter(refresh_token::Column::Id.lte(range.1))
+                .into_tuple()
+                .all(db),
+        )?;
+        let mut args = vec!["glue-auth".to_owned(), "--database-url".into(), self.url.clone()];
         args.extend(self.opts.service_args.iter().cloned());
         args.push("serve".into());
         let config = glue_auth::cli::Cli::try_parse_from(args)?.config;
@@ -2318,7 +2315,8 @@ impl RunSetup<'_> {
                 .map(|_| {
                     let (store, tokens, next) = (store.clone(), tokens.clone(), next.clone());
                     tokio::spawn(async move {
-                        let (mut latencies, mut failures, mut exhausted) = (Vec::new(), 0u64, false);
+                        let (mut latencies, mut failures, mut exhausted) =
+                            (Vec::new(), 0u64, false);
                         while Instant::now() < deadline {
                             let Some(&(old, customer_id, company_user_id, family_id)) =
                                 tokens.get(next.fetch_add(1, Ordering::Relaxed))
