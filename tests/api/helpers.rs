@@ -186,14 +186,19 @@ impl Api {
         if let Some(password) = body["data"]["attributes"]["password"].as_str() {
             super::secrets::register(password);
         }
-        let mut req = self
+        self.send(self.post_request(path, body, token)).await
+    }
+
+    /// `POST path` with a JSON:API document and an optional bearer token, not yet sent.
+    fn post_request(&self, path: &str, body: &Value, token: Option<&str>) -> RequestBuilder {
+        let request = self
             .request(Method::POST, path)
             .header("content-type", "application/vnd.api+json")
             .body(body.to_string());
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
         }
-        self.send(req).await
     }
 
     /// `GET path` with an optional bearer token.
@@ -243,14 +248,7 @@ impl Api {
         body: &Value,
         token: Option<&str>,
     ) -> reqwest::Result<Response> {
-        let mut request = self
-            .request(Method::POST, path)
-            .header("content-type", "application/vnd.api+json")
-            .body(body.to_string());
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await
+        self.post_request(path, body, token).send().await
     }
 
     /// `POST /company-user-access-tokens` with an access token.
