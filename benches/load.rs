@@ -37,14 +37,14 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use aws_lc_rs::{digest, rand::SecureRandom};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use aws_lc_rs::digest;
 use clap::Parser as _;
 use entity::{company_user, customer, refresh_token};
 use glue_auth::{
     auth::{
         keys::KeySet,
         password::{self, Password},
+        refresh_token::{Minted, mint, stored_form},
         tokens::{Identity, TokenKind, TokenService},
     },
     service::token_store::{NewToken, TokenStore},
@@ -972,11 +972,15 @@ impl Ceilings {
     }
 }
 
+/// A new refresh token as the service makes them.
+fn minted() -> Minted {
+    // Minting only fails when the OS has no randomness; the bench cannot go on then.
+    mint().expect("randomness from the OS")
+}
+
+/// A new refresh token's text.
 fn random_secret() -> String {
-    let mut bytes = [0u8; 32];
-    // SystemRandom only fails when the OS has no randomness; the bench cannot go on then.
-    aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes).expect("randomness from the OS");
-    URL_SAFE_NO_PAD.encode(bytes)
+    minted().token
 }
 
 fn token_response(kind: &str, access: &str, refresh: &str, company_user: Option<Uuid>) -> String {
@@ -2081,7 +2085,7 @@ impl RunSetup<'_> {
                 Scenario::AccessTokens => pool_members.first().map(|m| m.email.clone()),
                 Scenario::RefreshTokens => {
                     let secret = random_secret();
-                    let row = refresh_row(&members[0], sha256_hex(&secret), 1, now, None);
+                    let row = refresh_row(&members[0], stored_form(&secret), 1, now, None);
                     self.runtime.block_on(insert_refresh_rows(&db, &mut std::iter::once(row)))?;
                     Some(secret)
                 }
@@ -2263,7 +2267,7 @@ impl RunSetup<'_> {
         let mut rows = secrets
             .iter()
             .enumerate()
-            .map(|(i, s)| refresh_row(&members[i % members.len()], sha256_hex(s), i, now, None));
+            .map(|(i, s)| refresh_row(&members[i % members.len()], stored_form(s), i, now, None));
         self.runtime.block_on(insert_refresh_rows(db, &mut rows))?;
         let after = self.runtime.block_on(max_refresh_id(db))?;
         Ok((secrets, (before, after)))
@@ -2326,7 +2330,7 @@ impl RunSetup<'_> {
                             };
                             let now = unix_now();
                             let new = NewToken {
-                                token_hash: sha256_hex(&random_secret()),
+                                token_hash: minted().stored,
                                 family_id,
                                 customer_id,
                                 company_user_id,

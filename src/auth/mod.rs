@@ -4,4 +4,5 @@
 pub mod cache;
 pub mod keys;
 pub mod password;
+pub mod refresh_token;
 pub mod tokens;

@@ -1,11 +1,9 @@
 //! Sessions: logging in, refreshing with rotation and reuse detection, revoking, purging
 //! (spec §2.3, §3.1, §3.3, §3.4). Access tokens are stateless JWTs; refresh tokens are
-//! random secrets of which only a SHA-256 hash is stored.
+//! random secrets of which only a SHA-256 hash is stored ([`crate::auth::refresh_token`]).
 
 use std::sync::Arc;
 
-use aws_lc_rs::{digest, rand::SecureRandom};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use entity::{company_user, customer, refresh_token};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
@@ -23,6 +21,7 @@ use super::{
 use crate::{
     auth::{
         password::{self, Password},
+        refresh_token::{mint, stored_form},
         tokens::{Identity, TokenKind, TokenService},
     },
     clock::Clock,
@@ -108,21 +107,6 @@ pub struct Issued {
     pub company_user: Option<Uuid>,
 }
 
-/// 256 random bits, URL-safe.
-fn new_secret() -> Result<String, Error> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::internal("no randomness"))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
-
-/// The stored form of a refresh token.
-fn hash(secret: &str) -> String {
-    let digest = digest::digest(&digest::SHA256, secret.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Sessions {
     fn scope(kind: TokenKind) -> &'static str {
         match kind {
@@ -139,9 +123,9 @@ impl Sessions {
         company_user_id: Option<i32>,
         now: i64,
     ) -> Result<(String, NewToken), Error> {
-        let secret = new_secret()?;
+        let minted = mint()?;
         let row = NewToken {
-            token_hash: hash(&secret),
+            token_hash: minted.stored,
             family_id: family,
             customer_id: identity.customer_id,
             company_user_id,
@@ -150,7 +134,7 @@ impl Sessions {
             issued_at: now,
             expires_at: now.saturating_add(self.refresh_ttl),
         };
-        Ok((secret, row))
+        Ok((minted.token, row))
     }
 
     fn access_token(&self, identity: &Identity, now: i64) -> Result<String, Error> {
@@ -254,7 +238,7 @@ impl Sessions {
     /// wins, by a conditional update in the database (so across instances too).
     pub async fn refresh(&self, db: &DatabaseConnection, presented: &str) -> Result<Issued, Error> {
         let now = self.clock.now();
-        let stmt = PRESENTED.bind(db.get_database_backend(), [hash(presented).into()]);
+        let stmt = PRESENTED.bind(db.get_database_backend(), [stored_form(presented).into()]);
         let Some(token) = Presented::find_by_statement(stmt).one(db).await? else {
             return Err(Error::RefreshFailed);
         };
@@ -331,7 +315,7 @@ impl Sessions {
     pub async fn revoke(&self, customer_id: i32, presented: &str) -> Result<(), Error> {
         let revoked = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RevokedAt, Expr::value(self.clock.now()))
-            .filter(refresh_token::Column::TokenHash.eq(hash(presented)))
+            .filter(refresh_token::Column::TokenHash.eq(stored_form(presented)))
             .filter(refresh_token::Column::CustomerId.eq(customer_id))
             .filter(refresh_token::Column::RevokedAt.is_null())
             .exec(self.store.writer())
@@ -391,7 +375,7 @@ mod tests {
 
     #[test]
     fn the_cached_refresh_lookup_matches_a_fresh_rendering() {
-        let hash = hash("a token");
+        let hash = stored_form("a token");
         assert_same(&PRESENTED, &[hash.as_str().into()], |b| presented_query(b, &hash));
     }
 }

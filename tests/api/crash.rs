@@ -135,10 +135,12 @@ pub(crate) mod process {
         }
     }
 
-    /// The stored form of a refresh token: hex SHA-256 (column `token_hash`).
+    /// The stored form of a refresh token (column `token_hash`): its time key (16 hex
+    /// digits), then the hex SHA-256 of the whole token.
     pub(crate) fn token_hash(token: &str) -> String {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}{hex}", &token[..16])
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 use super::helpers::{Answer, Db, TestApp, document, jwt_parts, on_both_databases, raw_http};
@@ -28,6 +29,8 @@ on_both_databases!(
     a_token_sent_to_an_unprotected_operation_is_still_checked,
     refresh_rotates_the_token_and_the_old_one_gets_004,
     refresh_with_a_rotated_token_revokes_the_whole_family,
+    refresh_tokens_are_stored_as_their_time_key_and_a_hash,
+    refresh_tokens_of_the_layout_before_time_keys_still_work,
     twenty_concurrent_refreshes_of_one_token_let_exactly_one_win,
     concurrent_refreshes_of_many_families_rotate_each_once,
     a_token_write_that_fails_beside_others_fails_alone,
@@ -497,6 +500,78 @@ async fn refresh_with_a_rotated_token_revokes_the_whole_family(db: Db, test: &st
     app.refresh(&third).await.assert_error(401, Some("004"), "Failed to refresh token.");
     // Another login is another family and lives on.
     assert_eq!(app.refresh(&other_login).await.status, 201);
+}
+
+/// Hex SHA-256 of `text`, computed here independently of the service.
+fn sha256_hex(text: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn refresh_tokens_are_stored_as_their_time_key_and_a_hash(db: Db, test: &str) {
+    use entity::refresh_token;
+    use sea_orm::EntityTrait;
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (_, first) = app.tokens_of("sonia@acme.com").await;
+    let (_, second) = app.refresh(&first).await.tokens();
+    let mut stored: Vec<String> = refresh_token::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.token_hash)
+        .collect();
+    stored.sort();
+    let mut expected = Vec::new();
+    for token in [&first, &second] {
+        // 16 lowercase hex digits of a time key, then 256 random bits in URL-safe base64.
+        assert_eq!(token.len(), 59, "{token}");
+        let (key, secret) = token.split_at(16);
+        assert!(key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{key}");
+        let micros = u64::from_str_radix(key, 16).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        assert!(now.as_micros() as u64 - micros < 60_000_000, "a key of the last minute");
+        assert_eq!(URL_SAFE_NO_PAD.decode(secret).unwrap().len(), 32);
+        expected.push(format!("{key}{}", sha256_hex(token)));
+    }
+    // Only the key and a hash: the secret is nowhere in the database's row. The successor's
+    // key sorts after its predecessor's (the index grows at its end).
+    assert_eq!(stored, expected);
+}
+
+/// Tokens issued before the time key (a bare 43-character secret, stored as its bare hash)
+/// still refresh, are rotated into tokens of the new layout, and revoke.
+async fn refresh_tokens_of_the_layout_before_time_keys_still_work(db: Db, test: &str) {
+    use entity::refresh_token;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let mut old_tokens = Vec::new();
+    for n in 0..2u8 {
+        let (_, issued) = app.tokens_of("sonia@acme.com").await;
+        let old = URL_SAFE_NO_PAD.encode([n + 1; 32]);
+        // Rewrite the row as the service stored tokens before keys.
+        let key = &issued[..16];
+        refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::TokenHash, Expr::value(sha256_hex(&old)))
+            .filter(refresh_token::Column::TokenHash.eq(format!("{key}{}", sha256_hex(&issued))))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        app.refresh(&issued).await.assert_error(401, Some("004"), "Failed to refresh token.");
+        old_tokens.push(old);
+    }
+    let answer = app.refresh(&old_tokens[0]).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let (_, successor) = answer.tokens();
+    assert_eq!(successor.len(), 59, "{successor}");
+    assert_eq!(app.refresh(&successor).await.status, 201);
+    // A replay of the old token is a reuse, as for any other token.
+    app.refresh(&old_tokens[0]).await.assert_error(401, Some("004"), "Failed to refresh token.");
+    // The other one is revoked by its owner.
+    let (sonia, _) = app.tokens_of("sonia@acme.com").await;
+    let path = format!("/refresh-tokens/{}", old_tokens[1]);
+    assert_eq!(app.delete_as(&path, Some(&sonia)).await.status, 204);
+    app.refresh(&old_tokens[1]).await.assert_error(401, Some("004"), "Failed to refresh token.");
 }
 
 async fn twenty_concurrent_refreshes_of_one_token_let_exactly_one_win(db: Db, test: &str) {
