@@ -21,6 +21,9 @@ pub struct Model {
     pub last_name: String,
     pub is_active: bool,
     pub created_at: i64,
+    /// `DELETE /refresh-tokens/mine` revoked the customer's refresh tokens up to this id
+    /// (ids only grow, so tokens issued later are not affected).
+    pub revoked_refresh_tokens_through: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

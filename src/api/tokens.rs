@@ -91,6 +91,7 @@ pub(crate) use token_attributes_with_company_user;
 
 /// Examples in the document: shapes, not working tokens.
 pub const ACCESS_TOKEN_EXAMPLE: &str = "eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9.eyJpc3MiOiJnbHVlLWF1dGgiLCJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl";
-pub const REFRESH_TOKEN_EXAMPLE: &str = "0006615ef970c5a2q0x1Mmp0b2tlbi1vcGFxdWUtMjU2LWJpdHMtdXJsc2F";
+pub const REFRESH_TOKEN_EXAMPLE: &str =
+    "0006615ef970c5a2q0x1Mmp0b2tlbi1vcGFxdWUtMjU2LWJpdHMtdXJsc2F";
 /// Sonia's company user in the demo dataset.
 pub const COMPANY_USER_EXAMPLE: &str = "ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac";

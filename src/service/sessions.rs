@@ -8,7 +8,7 @@ use entity::{company_user, customer, refresh_token};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
     JoinType, QueryFilter, QuerySelect, QueryTrait, Statement,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
 
@@ -65,6 +65,8 @@ struct Presented {
     customer_id: i32,
     customer_reference: String,
     customer_active: bool,
+    /// See `customer::Model::revoked_refresh_tokens_through`.
+    revoked_refresh_tokens_through: Option<i64>,
     member: Option<Uuid>,
 }
 
@@ -80,6 +82,7 @@ fn presented_query(backend: DbBackend, token_hash: &str) -> Statement {
         .columns([T::RotatedIntoId, T::CustomerId])
         .column(customer::Column::CustomerReference)
         .column_as(customer::Column::IsActive, "customer_active")
+        .column(customer::Column::RevokedRefreshTokensThrough)
         .expr_as(
             Expr::case(
                 Expr::col(T::CompanyUserId.as_column_ref()).is_null(),
@@ -96,6 +99,14 @@ fn presented_query(backend: DbBackend, token_hash: &str) -> Statement {
         .build(backend)
 }
 static PRESENTED: CachedSql = CachedSql::new(|backend| presented_query(backend, ""));
+
+/// Revokes the successors of token `$1` at `$2`, following `rotated_into_id` (ids grow along
+/// a chain; `UNION` would end even a cycle).
+const REVOKE_DESCENDANTS: &str = "WITH RECURSIVE chain(id) AS (\
+SELECT rotated_into_id FROM refresh_token WHERE id = $1 AND rotated_into_id IS NOT NULL \
+UNION SELECT t.rotated_into_id FROM refresh_token t JOIN chain ON t.id = chain.id \
+WHERE t.rotated_into_id IS NOT NULL) \
+UPDATE refresh_token SET revoked_at = $2 WHERE id IN (SELECT id FROM chain) AND revoked_at IS NULL";
 
 /// A freshly issued pair of tokens.
 #[derive(Debug, Clone)]
@@ -244,7 +255,7 @@ impl Sessions {
         };
         if token.revoked_at.is_some() {
             if token.rotated_into_id.is_some() {
-                self.revoke_family(token.customer_id, token.family_id, now).await?;
+                self.revoke_descendants(token.id, now).await?;
                 tracing::warn!(
                     target: "glue_auth::audit",
                     event = "refresh_reuse_detected",
@@ -254,7 +265,9 @@ impl Sessions {
             }
             return Err(Error::RefreshFailed);
         }
-        if token.expires_at <= now || !token.customer_active {
+        let revoked_with_all =
+            token.revoked_refresh_tokens_through.is_some_and(|id| token.id <= id);
+        if token.expires_at <= now || !token.customer_active || revoked_with_all {
             return Err(Error::RefreshFailed);
         }
         let identity = match token.company_user_id {
@@ -298,15 +311,17 @@ impl Sessions {
         })
     }
 
-    /// Revokes every live token of `family` (of `customer`: the index is by both).
-    async fn revoke_family(&self, customer: i32, family: Uuid, now: i64) -> Result<(), Error> {
-        refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
-            .filter(refresh_token::Column::CustomerId.eq(customer))
-            .filter(refresh_token::Column::FamilyId.eq(family))
-            .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(self.store.writer())
-            .await?;
+    /// Revokes every live token of the family of `reused`, a rotated token presented again:
+    /// they all descend from it, so the chain of successors is followed from it (by primary
+    /// key; nothing indexes tokens by family or customer).
+    async fn revoke_descendants(&self, reused: i64, now: i64) -> Result<(), Error> {
+        let writer = self.store.writer();
+        let stmt = Statement::from_sql_and_values(
+            writer.get_database_backend(),
+            REVOKE_DESCENDANTS,
+            [reused.into(), now.into()],
+        );
+        writer.execute_raw(stmt).await?;
         Ok(())
     }
 
@@ -326,14 +341,24 @@ impl Sessions {
 
     /// `DELETE /refresh-tokens/mine`: revokes every live refresh token of the customer,
     /// including those issued for its company users.
+    /// Every token issued so far has an id at most the highest one, and later ones a higher
+    /// id: recording that id on the customer revokes the first and none of the others, in one
+    /// row (nothing indexes tokens by customer). A rotation checks it in the same statement
+    /// that claims the token (see `token_store`).
     pub async fn revoke_all(&self, customer_id: i32) -> Result<(), Error> {
-        let revoked = refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::RevokedAt, Expr::value(self.clock.now()))
-            .filter(refresh_token::Column::CustomerId.eq(customer_id))
-            .filter(refresh_token::Column::RevokedAt.is_null())
+        let highest = Query::select()
+            .expr(Expr::col(refresh_token::Column::Id).max())
+            .from(refresh_token::Entity)
+            .to_owned();
+        let revoked = customer::Entity::update_many()
+            .col_expr(
+                customer::Column::RevokedRefreshTokensThrough,
+                Expr::SubQuery(None, Box::new(highest.into())),
+            )
+            .filter(customer::Column::Id.eq(customer_id))
             .exec(self.store.writer())
             .await?;
-        tracing::info!(target: "glue_auth::audit", event = "revoke_all", count = revoked.rows_affected, "refresh tokens revoked");
+        tracing::info!(target: "glue_auth::audit", event = "revoke_all", customers = revoked.rows_affected, "refresh tokens revoked");
         Ok(())
     }
 

@@ -21,10 +21,13 @@
 //! one row), the group is rolled back and applied again one write at a time, so one bad
 //! write fails only its own caller.
 //!
-//! What bounds the writer now is the commit: each new token dirties a random page of each
-//! index keyed by a random value, and each rotation the page of the token it revokes; the
-//! commit writes every dirty page to the WAL and syncs it (57 pages take 1.6 ms on the
-//! benchmark's disk). Hence as few such indexes as the queries allow.
+//! What bounds the writer now is the commit: it writes every page the group dirtied to the
+//! WAL and syncs it (57 pages take 1.6 ms on the benchmark's disk). A new token's entry in an
+//! index keyed by a random value lands on a random page: one page more per token. So no
+//! index of `refresh_token` is: the stored form of a token begins with a key in the order of
+//! time ([`crate::auth::refresh_token`]), and nothing indexes tokens by customer or family
+//! (migration `m20261123_000002`). The new tokens of a group then share the last pages of
+//! the table and of its indexes, and each rotation adds the page of the token it revokes.
 //!
 //! PostgreSQL runs concurrent transactions and groups their WAL flushes itself: there each
 //! write is its own transaction on the shared pool, a single statement: an insert, or a
@@ -35,12 +38,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use entity::refresh_token;
+use entity::{customer, refresh_token};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryResult, QuerySelect, QueryTrait, SqlxSqliteConnector, Statement, StatementBuilder,
     TransactionTrait, Value,
-    sea_query::{Expr, Query},
+    sea_query::{Expr, ExprTrait, Query},
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -260,7 +263,7 @@ fn successor_query(backend: DbBackend, old: i64, new: &NewToken) -> Statement {
         .expr(Expr::Constant(1.into()))
         .from(refresh_token::Entity)
         .and_where(refresh_token::Column::Id.eq(old))
-        .and_where(refresh_token::Column::RevokedAt.is_null())
+        .and_where(is_live())
         .to_owned();
     let row = Query::select()
         .exprs(token_values(new).map(Expr::val))
@@ -304,6 +307,27 @@ async fn claim(db: &impl ConnectionTrait, old: i64, id: i64, now: i64) -> Result
     Ok(db.execute_raw(stmt).await?.rows_affected() == 1)
 }
 
+/// A token is live while revoked neither by itself (`revoked_at`) nor with all of its
+/// customer's tokens (`customer.revoked_refresh_tokens_through`, see `Sessions::revoke_all`).
+/// Checked where a rotation claims the token, so a rotation that read the token before
+/// "revoke all" committed cannot go through after it.
+fn is_live() -> Expr {
+    use customer::Column as C;
+    use refresh_token::Column as T;
+    let revoked_with_all = Query::select()
+        .expr(Expr::Constant(1.into()))
+        .from(customer::Entity)
+        .and_where(
+            Expr::col((customer::Entity, C::Id)).equals((refresh_token::Entity, T::CustomerId)),
+        )
+        .and_where(
+            Expr::col((customer::Entity, C::RevokedRefreshTokensThrough))
+                .gte(Expr::col((refresh_token::Entity, T::Id))),
+        )
+        .to_owned();
+    T::RevokedAt.is_null().and(Expr::exists(revoked_with_all).not())
+}
+
 /// A rotation on PostgreSQL in one statement (its own transaction, one round trip instead of
 /// four). The successor's id is drawn from the sequence first, so one UPDATE revokes `old`
 /// and links it, and the successor is inserted only if that UPDATE claimed `old`.
@@ -314,7 +338,10 @@ const ROTATE_POSTGRES: &str = "\
 WITH successor AS (SELECT nextval(pg_get_serial_sequence('refresh_token', 'id')) AS id), \
 claimed AS (\
 UPDATE \"refresh_token\" SET \"revoked_at\" = $1, \"rotated_into_id\" = (SELECT id FROM successor) \
-WHERE \"id\" = $2 AND \"revoked_at\" IS NULL RETURNING \"rotated_into_id\") \
+WHERE \"id\" = $2 AND \"revoked_at\" IS NULL AND NOT EXISTS (SELECT 1 FROM \"customer\" \
+WHERE \"customer\".\"id\" = \"refresh_token\".\"customer_id\" \
+AND \"customer\".\"revoked_refresh_tokens_through\" >= \"refresh_token\".\"id\") \
+RETURNING \"rotated_into_id\") \
 INSERT INTO \"refresh_token\" (\"id\", \"token_hash\", \"family_id\", \"customer_id\", \
 \"company_user_id\", \"scopes\", \"client_id\", \"issued_at\", \"expires_at\") \
 SELECT \"rotated_into_id\", $3, $4, $5, $6, $7, $8, $9, $10 FROM claimed RETURNING \"id\"";
@@ -340,7 +367,7 @@ fn live_query(backend: DbBackend, olds: &[i64]) -> Statement {
         .select_only()
         .column(refresh_token::Column::Id)
         .filter(refresh_token::Column::Id.is_in(olds.iter().copied()))
-        .filter(refresh_token::Column::RevokedAt.is_null())
+        .filter(is_live())
         .build(backend)
 }
 static LIVE: SizedSql = SizedSql::new(|backend, n| live_query(backend, &vec![0; n]));

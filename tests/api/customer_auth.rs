@@ -34,6 +34,7 @@ on_both_databases!(
     twenty_concurrent_refreshes_of_one_token_let_exactly_one_win,
     concurrent_refreshes_of_many_families_rotate_each_once,
     a_token_write_that_fails_beside_others_fails_alone,
+    a_rotation_after_revoke_all_claims_nothing,
     an_expired_refresh_token_gets_004,
     refresh_attributes_are_checked_with_901,
     deleting_a_refresh_token_revokes_only_the_callers_own,
@@ -698,6 +699,34 @@ async fn a_token_write_that_fails_beside_others_fails_alone(db: Db, test: &str) 
     assert_eq!(after - before, 39);
 }
 
+/// A refresh that read its token before "revoke all" committed cannot rotate it after: the
+/// rotation itself checks the customer's revocation.
+async fn a_rotation_after_revoke_all_claims_nothing(db: Db, test: &str) {
+    use entity::refresh_token;
+    use glue_auth::service::token_store::{NewToken, TokenStore};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (sonia, _) = app.tokens_of("sonia@acme.com").await;
+    let row = refresh_token::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(app.delete_as("/refresh-tokens/mine", Some(&sonia)).await.status, 204);
+    let store = TokenStore::open(&app.db).await.unwrap();
+    let successor = NewToken {
+        token_hash: "successor".into(),
+        family_id: row.family_id,
+        customer_id: row.customer_id,
+        company_user_id: row.company_user_id,
+        scopes: "customer",
+        client_id: "test".into(),
+        issued_at: 1,
+        expires_at: i64::MAX,
+    };
+    assert_eq!(store.rotate(row.id, successor).await.unwrap(), None);
+    assert_eq!(refresh_token::Entity::find().count(&app.db).await.unwrap(), 1);
+    // A token issued after "revoke all" is not affected by it.
+    let (_, later) = app.tokens_of("sonia@acme.com").await;
+    assert_eq!(app.refresh(&later).await.status, 201);
+}
+
 async fn an_expired_refresh_token_gets_004(db: Db, test: &str) {
     let Some(app) = TestApp::spawn_demo(db, test).await else { return };
     let (_, token) = app.tokens_of("sonia@acme.com").await;
@@ -755,10 +784,14 @@ async fn deleting_mine_revokes_every_refresh_token_of_the_customer(db: Db, test:
     let Some(app) = TestApp::spawn_demo(db, test).await else { return };
     let (sonia, first) = app.tokens_of("sonia@acme.com").await;
     let (_, second) = app.tokens_of("sonia@acme.com").await;
+    // A rotated one, and one of her company user.
+    let (_, second) = app.refresh(&second).await.tokens();
+    let (_, company_users) =
+        app.company_user_token(&sonia, "ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac").await.tokens();
     let (_, karls) = app.tokens_of("karl@acme.com").await;
     let answer = app.delete_as("/refresh-tokens/mine", Some(&sonia)).await;
     assert_eq!((answer.status, &answer.body), (204, &Value::Null));
-    for token in [first, second] {
+    for token in [first, second, company_users] {
         app.refresh(&token).await.assert_error(401, Some("004"), "Failed to refresh token.");
     }
     assert_eq!(app.refresh(&karls).await.status, 201);
