@@ -2163,7 +2163,7 @@ impl RunSetup<'_> {
         let mut pool_size = None;
         let pool = match scenario {
             Scenario::RefreshTokens => {
-                let (secrets, range) = self.single_use_tokens(connections, db, members)?;
+                let (secrets, range) = self.single_use_tokens(connections, 1.0, db, members)?;
                 pool_range = Some(range);
                 pool_size = Some(secrets.len() as u64);
                 let path = dir.join(format!("{tag}.pool"));
@@ -2250,17 +2250,19 @@ impl RunSetup<'_> {
         Ok(row)
     }
 
-    /// Enough single-use refresh tokens for one run at `connections`: the sign-only
-    /// ceiling's rate (a refresh cannot do less work than that) for the whole duration, plus
-    /// margin. Inserted into the database; gives their secrets and the range of their ids.
+    /// Enough single-use refresh tokens for one run at `connections`: `times` the sign-only
+    /// ceiling's rate (a refresh cannot do less work than that ceiling; the token store alone
+    /// can) for the whole duration, plus margin. Inserted into the database; gives their
+    /// secrets and the range of their ids.
     fn single_use_tokens(
         &self,
         connections: u32,
+        times: f64,
         db: &DatabaseConnection,
         members: &[Member],
     ) -> Result<(Vec<String>, (i64, i64))> {
         let ceiling = self.ceilings.get(CEILING_SIGN, connections).unwrap_or(20_000.0);
-        let n = (ceiling * self.opts.duration as f64 * 1.2) as usize + 1_000;
+        let n = (ceiling * times * self.opts.duration as f64 * 1.2) as usize + 1_000;
         let now = unix_now();
         let secrets: Vec<String> = (0..n).map(|_| random_secret()).collect();
         let before = self.runtime.block_on(max_refresh_id(db))?;
@@ -2286,7 +2288,7 @@ impl RunSetup<'_> {
         members: &[Member],
         service: &Service,
     ) -> Result<Row> {
-        let (_, range) = self.single_use_tokens(connections, db, members)?;
+        let (_, range) = self.single_use_tokens(connections, 3.0, db, members)?;
         let tokens: Vec<(i64, i32, Option<i32>, Uuid)> = self.runtime.block_on(
             refresh_token::Entity::find()
                 .select_only()
