@@ -9,8 +9,9 @@
 //! a unique index, and an index grows where its new keys fall: with a bare hash each new
 //! token landed on a random page of it, and every such page is one more page written to the
 //! WAL and synced at the commit. Keys in the order of time all land at the index's end, so a
-//! group of new tokens dirties one or two pages of it. (On the benchmark's disk, rotations
-//! through SQLite's group commit went from about 3,000 to 4,100–4,300 a second.)
+//! group of new tokens dirties one or two pages of it. (A simulation of SQLite's group
+//! commit on the benchmark's disk: 2,500–3,000 rotations a second with bare hashes, 4,100
+//! with keys.)
 //!
 //! Tokens issued before this layout (a bare 43-character secret, stored as its bare hash)
 //! are still recognised: [`stored_form`] gives their old stored form.
