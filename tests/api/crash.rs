@@ -38,7 +38,7 @@ pub(crate) mod process {
         time::Duration,
     };
 
-    pub(crate) use crate::helpers::{Api, company_user_body, refresh_body};
+    pub(crate) use crate::helpers::{Api, company_user_body, refresh_body, stored_token_hash};
 
     const BIN: &str = env!("CARGO_BIN_EXE_glue-auth");
 
@@ -133,14 +133,6 @@ pub(crate) mod process {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-
-    /// The stored form of a refresh token (column `token_hash`): its time key (16 hex
-    /// digits), then the hex SHA-256 of the whole token.
-    pub(crate) fn token_hash(token: &str) -> String {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}{hex}", &token[..16])
     }
 }
 
@@ -380,12 +372,12 @@ async fn a_killed_service_loses_no_refresh_token(db: Db, test: &str) {
     let stored = stored_tokens(&url, data_dir.path()).await;
     let received: Vec<&String> = records.iter().flat_map(|r| &r.received).collect();
     let missing: Vec<&&String> =
-        received.iter().filter(|t| !stored.contains_key(&process::token_hash(t))).collect();
+        received.iter().filter(|t| !stored.contains_key(&process::stored_token_hash(t))).collect();
     let all_chains = || records.iter().flat_map(|r| &r.chains);
     let latest: Vec<&Chain> = all_chains().filter(|c| !c.ambiguous).collect();
     let ambiguous: Vec<&Chain> = all_chains().filter(|c| c.ambiguous).collect();
     let rotated: Vec<String> = records.iter().flat_map(|r| r.rotated.clone()).collect();
-    let revoked = |token: &str| stored.get(&process::token_hash(token)).copied();
+    let revoked = |token: &str| stored.get(&process::stored_token_hash(token)).copied();
     assert!(
         latest.iter().all(|c| revoked(&c.latest) == Some(false)),
         "the latest token of each chain is stored and live"

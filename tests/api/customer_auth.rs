@@ -6,7 +6,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
-use super::helpers::{Answer, Db, TestApp, document, jwt_parts, on_both_databases, raw_http};
+use super::helpers::{
+    Answer, Db, TestApp, document, jwt_parts, on_both_databases, raw_http, sha256_hex,
+    stored_token_hash,
+};
 use glue_auth::auth::{
     keys::KeySet,
     tokens::{Identity, TokenKind, TokenService},
@@ -503,12 +506,6 @@ async fn refresh_with_a_rotated_token_revokes_the_whole_family(db: Db, test: &st
     assert_eq!(app.refresh(&other_login).await.status, 201);
 }
 
-/// Hex SHA-256 of `text`, computed here independently of the service.
-fn sha256_hex(text: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 async fn refresh_tokens_are_stored_as_their_time_key_and_a_hash(db: Db, test: &str) {
     use entity::refresh_token;
     use sea_orm::EntityTrait;
@@ -533,7 +530,7 @@ async fn refresh_tokens_are_stored_as_their_time_key_and_a_hash(db: Db, test: &s
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
         assert!(now.as_micros() as u64 - micros < 60_000_000, "a key of the last minute");
         assert_eq!(URL_SAFE_NO_PAD.decode(secret).unwrap().len(), 32);
-        expected.push(format!("{key}{}", sha256_hex(token)));
+        expected.push(stored_token_hash(token));
     }
     // Only the key and a hash: the secret is nowhere in the database's row. The successor's
     // key sorts after its predecessor's (the index grows at its end).
@@ -551,10 +548,9 @@ async fn refresh_tokens_of_the_layout_before_time_keys_still_work(db: Db, test: 
         let (_, issued) = app.tokens_of("sonia@acme.com").await;
         let old = URL_SAFE_NO_PAD.encode([n + 1; 32]);
         // Rewrite the row as the service stored tokens before keys.
-        let key = &issued[..16];
         refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::TokenHash, Expr::value(sha256_hex(&old)))
-            .filter(refresh_token::Column::TokenHash.eq(format!("{key}{}", sha256_hex(&issued))))
+            .filter(refresh_token::Column::TokenHash.eq(stored_token_hash(&issued)))
             .exec(&app.db)
             .await
             .unwrap();

@@ -257,6 +257,18 @@ impl Api {
     }
 }
 
+/// Hex SHA-256 of `text`, computed here independently of the service.
+pub fn sha256_hex(text: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The stored form of a refresh token the service issued (column `token_hash`): its time
+/// key (the first 16 hex digits), then the hex SHA-256 of the whole token.
+pub fn stored_token_hash(token: &str) -> String {
+    format!("{}{}", &token[..16], sha256_hex(token))
+}
+
 pub fn refresh_body(refresh_token: &str) -> Value {
     document("refresh-tokens", serde_json::json!({ "refreshToken": refresh_token }))
 }
