@@ -7,7 +7,7 @@ use std::sync::Arc;
 use entity::{company_user, customer, refresh_token};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    JoinType, QueryFilter, QuerySelect, QueryTrait, Statement,
+    JoinType, QueryFilter, QuerySelect, QueryTrait, Statement, TransactionTrait,
     sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
@@ -343,9 +343,24 @@ impl Sessions {
     /// including those issued for its company users.
     /// Every token issued so far has an id at most the highest one, and later ones a higher
     /// id: recording that id on the customer revokes the first and none of the others, in one
-    /// row (nothing indexes tokens by customer). A rotation checks it in the same statement
-    /// that claims the token (see `token_store`).
+    /// row (nothing indexes tokens by customer). A rotation checks it where it claims the
+    /// token (see `token_store`).
+    ///
+    /// On PostgreSQL the customer's row is locked first: a group of rotations that read the
+    /// mark before holds that row until it commits, so the highest id is read after their
+    /// new tokens are in. (On SQLite nothing else writes meanwhile: one writer.)
     pub async fn revoke_all(&self, customer_id: i32) -> Result<(), Error> {
+        let writer = self.store.writer();
+        let txn = writer.begin().await?;
+        if writer.get_database_backend() == DbBackend::Postgres {
+            customer::Entity::find_by_id(customer_id)
+                .select_only()
+                .column(customer::Column::Id)
+                .lock_exclusive()
+                .into_tuple::<i32>()
+                .one(&txn)
+                .await?;
+        }
         let highest = Query::select()
             .expr(Expr::col(refresh_token::Column::Id).max())
             .from(refresh_token::Entity)
@@ -356,8 +371,9 @@ impl Sessions {
                 Expr::SubQuery(None, Box::new(highest.into())),
             )
             .filter(customer::Column::Id.eq(customer_id))
-            .exec(self.store.writer())
+            .exec(&txn)
             .await?;
+        txn.commit().await?;
         tracing::info!(target: "glue_auth::audit", event = "revoke_all", customers = revoked.rows_affected, "refresh tokens revoked");
         Ok(())
     }
