@@ -38,6 +38,7 @@ on_both_databases!(
     concurrent_refreshes_of_many_families_rotate_each_once,
     a_token_write_that_fails_beside_others_fails_alone,
     a_rotation_after_revoke_all_claims_nothing,
+    a_rotation_waits_for_a_revoke_all_in_progress_and_then_claims_nothing,
     an_expired_refresh_token_gets_004,
     refresh_attributes_are_checked_with_901,
     deleting_a_refresh_token_revokes_only_the_callers_own,
@@ -721,6 +722,52 @@ async fn a_rotation_after_revoke_all_claims_nothing(db: Db, test: &str) {
     // A token issued after "revoke all" is not affected by it.
     let (_, later) = app.tokens_of("sonia@acme.com").await;
     assert_eq!(app.refresh(&later).await.status, 201);
+}
+
+/// On PostgreSQL other instances write too: a rotation that meets a "revoke all" still in
+/// progress (the customer's row locked, the mark not yet committed) waits for it and then
+/// claims nothing, rather than rotating on what it read before.
+async fn a_rotation_waits_for_a_revoke_all_in_progress_and_then_claims_nothing(db: Db, test: &str) {
+    use entity::refresh_token;
+    use glue_auth::service::token_store::{NewToken, TokenStore};
+    use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
+    if db != Db::Postgres {
+        return; // One writer on SQLite: nothing runs beside a rotation.
+    }
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    app.tokens_of("sonia@acme.com").await;
+    let row = refresh_token::Entity::find().one(&app.db).await.unwrap().unwrap();
+    // What `DELETE /refresh-tokens/mine` does on PostgreSQL, held open half-way.
+    let revoke_all = app.db.begin().await.unwrap();
+    let customer = row.customer_id;
+    revoke_all
+        .execute_unprepared(&format!("SELECT id FROM customer WHERE id = {customer} FOR UPDATE"))
+        .await
+        .unwrap();
+    let store = TokenStore::open(&app.db).await.unwrap();
+    let successor = NewToken {
+        token_hash: "successor".into(),
+        family_id: row.family_id,
+        customer_id: row.customer_id,
+        company_user_id: row.company_user_id,
+        scopes: "customer",
+        client_id: "test".into(),
+        issued_at: 1,
+        expires_at: i64::MAX,
+    };
+    let rotation = tokio::spawn(async move { store.rotate(row.id, successor).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!rotation.is_finished(), "the rotation went ahead beside a revoke-all in progress");
+    revoke_all
+        .execute_unprepared(&format!(
+            "UPDATE customer SET revoked_refresh_tokens_through = \
+             (SELECT MAX(id) FROM refresh_token) WHERE id = {customer}"
+        ))
+        .await
+        .unwrap();
+    revoke_all.commit().await.unwrap();
+    assert_eq!(rotation.await.unwrap().unwrap(), None);
+    assert_eq!(refresh_token::Entity::find().count(&app.db).await.unwrap(), 1);
 }
 
 async fn an_expired_refresh_token_gets_004(db: Db, test: &str) {
