@@ -587,11 +587,9 @@ async fn group_commits(writer: DatabaseConnection, mut queue: mpsc::Receiver<(Wr
             }
             drop(slot);
         };
-        if at_once == 1 {
-            answer.await;
-        } else {
-            tokio::spawn(answer);
-        }
+        // The next group starts once a slot is free: at once on PostgreSQL, after this
+        // group's answers on SQLite.
+        tokio::spawn(answer);
     }
 }
 

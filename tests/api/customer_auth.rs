@@ -696,18 +696,9 @@ async fn a_token_write_that_fails_beside_others_fails_alone(db: Db, test: &str) 
     assert_eq!(after - before, 39);
 }
 
-/// A refresh that read its token before "revoke all" committed cannot rotate it after: the
-/// rotation itself checks the customer's revocation.
-async fn a_rotation_after_revoke_all_claims_nothing(db: Db, test: &str) {
-    use entity::refresh_token;
-    use glue_auth::service::token_store::{NewToken, TokenStore};
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
-    let (sonia, _) = app.tokens_of("sonia@acme.com").await;
-    let row = refresh_token::Entity::find().one(&app.db).await.unwrap().unwrap();
-    assert_eq!(app.delete_as("/refresh-tokens/mine", Some(&sonia)).await.status, 204);
-    let store = TokenStore::open(&app.db).await.unwrap();
-    let successor = NewToken {
+/// A successor for `row`, to rotate through the token store directly.
+fn successor_of(row: &entity::refresh_token::Model) -> glue_auth::service::token_store::NewToken {
+    glue_auth::service::token_store::NewToken {
         token_hash: "successor".into(),
         family_id: row.family_id,
         customer_id: row.customer_id,
@@ -716,8 +707,21 @@ async fn a_rotation_after_revoke_all_claims_nothing(db: Db, test: &str) {
         client_id: "test".into(),
         issued_at: 1,
         expires_at: i64::MAX,
-    };
-    assert_eq!(store.rotate(row.id, successor).await.unwrap(), None);
+    }
+}
+
+/// A refresh that read its token before "revoke all" committed cannot rotate it after: the
+/// rotation itself checks the customer's revocation.
+async fn a_rotation_after_revoke_all_claims_nothing(db: Db, test: &str) {
+    use entity::refresh_token;
+    use glue_auth::service::token_store::TokenStore;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (sonia, _) = app.tokens_of("sonia@acme.com").await;
+    let row = refresh_token::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(app.delete_as("/refresh-tokens/mine", Some(&sonia)).await.status, 204);
+    let store = TokenStore::open(&app.db).await.unwrap();
+    assert_eq!(store.rotate(row.id, successor_of(&row)).await.unwrap(), None);
     assert_eq!(refresh_token::Entity::find().count(&app.db).await.unwrap(), 1);
     // A token issued after "revoke all" is not affected by it.
     let (_, later) = app.tokens_of("sonia@acme.com").await;
@@ -729,7 +733,7 @@ async fn a_rotation_after_revoke_all_claims_nothing(db: Db, test: &str) {
 /// claims nothing, rather than rotating on what it read before.
 async fn a_rotation_waits_for_a_revoke_all_in_progress_and_then_claims_nothing(db: Db, test: &str) {
     use entity::refresh_token;
-    use glue_auth::service::token_store::{NewToken, TokenStore};
+    use glue_auth::service::token_store::TokenStore;
     use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
     if db != Db::Postgres {
         return; // One writer on SQLite: nothing runs beside a rotation.
@@ -745,16 +749,7 @@ async fn a_rotation_waits_for_a_revoke_all_in_progress_and_then_claims_nothing(d
         .await
         .unwrap();
     let store = TokenStore::open(&app.db).await.unwrap();
-    let successor = NewToken {
-        token_hash: "successor".into(),
-        family_id: row.family_id,
-        customer_id: row.customer_id,
-        company_user_id: row.company_user_id,
-        scopes: "customer",
-        client_id: "test".into(),
-        issued_at: 1,
-        expires_at: i64::MAX,
-    };
+    let successor = successor_of(&row);
     let rotation = tokio::spawn(async move { store.rotate(row.id, successor).await });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(!rotation.is_finished(), "the rotation went ahead beside a revoke-all in progress");
