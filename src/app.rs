@@ -14,7 +14,12 @@ use crate::{
     clock::Clock,
     config::Config,
     listener::LimitedAcceptor,
-    service::{sessions::Sessions, throttle, token_store::TokenStore},
+    service::{
+        membership_cache::{self, MembershipCache},
+        sessions::Sessions,
+        throttle,
+        token_store::TokenStore,
+    },
 };
 
 /// What every request handler may use.
@@ -22,6 +27,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Config,
     pub sessions: Sessions,
+    /// The listings of `GET /company-users/mine`.
+    pub memberships: Arc<MembershipCache>,
 }
 
 impl AppState {
@@ -51,7 +58,11 @@ impl AppState {
             )),
             store,
         };
-        Ok(Self { db, config, sessions })
+        let memberships = Arc::new(MembershipCache::new(
+            config.membership_cache,
+            Duration::from_millis(config.membership_cache_max_age_ms),
+        ));
+        Ok(Self { db, config, sessions, memberships })
     }
 }
 
@@ -98,6 +109,10 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         if self.state.config.purge_interval > 0 {
             tokio::spawn(purge_periodically(self.state.clone()));
+        }
+        if self.state.memberships.enabled() {
+            let cache = Arc::downgrade(&self.state.memberships);
+            tokio::spawn(membership_cache::poll_while_used(cache, self.state.db.clone()));
         }
         let idle_timeout = Duration::from_secs(self.state.config.idle_timeout);
         let endpoint = crate::api::endpoint(self.state);

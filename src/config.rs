@@ -53,6 +53,22 @@ pub struct Config {
     #[arg(long, env = "GLUE_AUTH_ACCESS_TOKEN_CACHE", default_value_t = 100_000, global = true)]
     pub access_token_cache: usize,
 
+    /// Customers whose usable memberships are remembered for `GET /company-users/mine`
+    /// (about 100 bytes each plus 50 per membership; 0 turns the cache off).
+    #[arg(long, env = "GLUE_AUTH_MEMBERSHIP_CACHE", default_value_t = 50_000, global = true)]
+    pub membership_cache: usize,
+
+    /// How far, in milliseconds, `GET /company-users/mine` may lag behind a change of the
+    /// directory made by anyone: the directory's version is read every half of this, and
+    /// remembered memberships are served only within it of the last read (0: no cache).
+    #[arg(
+        long,
+        env = "GLUE_AUTH_MEMBERSHIP_CACHE_MAX_AGE_MS",
+        default_value_t = 250,
+        global = true
+    )]
+    pub membership_cache_max_age_ms: u64,
+
     /// Lifetime of refresh tokens, in seconds.
     #[arg(long, env = "GLUE_AUTH_REFRESH_TOKEN_TTL", default_value_t = 2_592_000, global = true)]
     pub refresh_token_ttl: u64,

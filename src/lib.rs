@@ -21,6 +21,7 @@ pub mod config;
 pub mod dataset;
 pub mod db;
 pub mod error;
+pub mod generations;
 pub mod listener;
 pub mod service;
 pub mod telemetry;

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261123_000001_refresh_token_customer_family;
 mod m20261123_000002_revoke_all_by_id;
+mod m20261123_000003_directory_version;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261123_000001_refresh_token_customer_family::Migration),
             Box::new(m20261123_000002_revoke_all_by_id::Migration),
+            Box::new(m20261123_000003_directory_version::Migration),
         ]
     }
 }

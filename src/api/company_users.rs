@@ -173,7 +173,10 @@ impl CompanyUsersApi {
     /// Every usable membership of the caller's customer: an active company user in an
     /// approved, active company, i.e. every `idCompanyUser` that
     /// `POST /company-user-access-tokens` accepts. Works with any token and needs no
-    /// company context; a customer without memberships gets an empty collection.
+    /// company context; a customer without memberships gets an empty collection. The
+    /// listing is remembered: it shows a change of the directory within 250 ms of its
+    /// commit (the default of `--membership-cache-max-age-ms`), while the exchange itself always checks
+    /// the membership in the database.
     #[oai(path = "/company-users/mine", method = "get", operation_id = "getMyCompanyUsers")]
     async fn mine(
         &self,
@@ -186,8 +189,7 @@ impl CompanyUsersApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CompanyUsersResponse, ApiError<MyCompanyUsersErrors>> {
-        let users =
-            service::membership::usable_memberships(&state.db, caller.0.customer_id).await?;
+        let users = state.memberships.usable_memberships(&state.db, caller.0.customer_id).await?;
         let (data, included) = resources(&state, req, include.0.as_deref(), &users).await?;
         let links = unpaged_links(req, &state);
         Ok(CompanyUsersResponse::Ok(JsonApi(CompanyUsersCollectionDocument {

@@ -5,6 +5,7 @@ pub mod company;
 pub mod directory;
 pub mod health;
 pub mod membership;
+pub mod membership_cache;
 pub mod sessions;
 pub mod sql;
 pub mod throttle;

@@ -27,6 +27,7 @@ on_both_databases!(
     unknown_and_malformed_ids_are_not_found,
     a_removed_permission_applies_to_the_next_request,
     a_deactivated_membership_loses_its_company_context_at_once,
+    the_listing_follows_directory_changes_within_its_bound,
     the_company_user_token_chooses_which_company_is_read,
     every_endpoint_needs_a_token,
 );
@@ -37,6 +38,8 @@ const SONIA: &str = "ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac";
 const TREVER: &str = "3c79dd9f-dc74-559c-88d5-449660b51132";
 const ANNE_ACME: &str = "72778771-2020-574f-bbaf-05da5889e79e";
 const ANNE_BOB: &str = "c7c148a6-5181-5ac4-b2a7-1bf91242ab12";
+const INITECH: &str = "3842c87c-0cc5-5521-998c-0dc6ed23d0d4";
+const ANNE_INITECH: &str = "2da5d436-292a-541e-a559-1d7c8e218357";
 const HQ_UNIT: &str = "ff1c18c9-fb5d-514d-9358-79887ed6d5c6";
 const HR_UNIT: &str = "5b9c6fc4-bf5d-5b53-9ca9-1916657e6fb2";
 const BOB_UNIT: &str = "8e29e1d1-e4a0-5a6c-a386-5439cc0bf026";
@@ -737,6 +740,7 @@ async fn a_deactivated_membership_loses_its_company_context_at_once(db: Db, test
     let Some(app) = TestApp::spawn_demo(db, test).await else { return };
     let token = sonia(&app).await;
     assert_eq!(app.get_as("/company-roles/mine", Some(&token)).await.status, 200);
+    assert_eq!(ids(&app.get_as("/company-users/mine", Some(&token)).await), [SONIA]);
     glue_auth::service::directory::set_company_user_active(&app.db, SONIA.parse().unwrap(), false)
         .await
         .unwrap();
@@ -747,8 +751,45 @@ async fn a_deactivated_membership_loses_its_company_context_at_once(db: Db, test
         Some("2103"),
         NO_CONTEXT,
     );
-    // Nor is the membership listed among hers any more.
+    // Nor is the membership listed among hers once the listing's bound has passed.
+    tokio::time::sleep(crate::helpers::listing_max_age()).await;
     assert!(ids(&app.get_as("/company-users/mine", Some(&token)).await).is_empty());
+}
+
+async fn the_listing_follows_directory_changes_within_its_bound(db: Db, test: &str) {
+    use glue_auth::service::directory;
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let (anne, _) = app.tokens_of("anne.boleyn@acme.com").await;
+    // Each change is made while her listing is remembered, by a write to the database the
+    // listing's cache does not see; the listing must show it once its bound has passed.
+    let listed = async || {
+        let answer = app.get_as("/company-users/mine", Some(&anne)).await;
+        assert_ok(&answer);
+        let data = answer.body["data"].as_array().unwrap().clone();
+        data.iter()
+            .map(|u| (u["id"].as_str().unwrap().to_owned(), u["attributes"]["isDefault"] == true))
+            .collect::<Vec<_>>()
+    };
+    let after_the_bound = async |expected: &[(&str, bool)], change: &str| {
+        tokio::time::sleep(crate::helpers::listing_max_age()).await;
+        let expected: Vec<_> = expected.iter().map(|(id, d)| ((*id).to_owned(), *d)).collect();
+        assert_eq!(listed().await, expected, "after {change}");
+    };
+    assert_eq!(listed().await.len(), 2);
+    directory::set_default_company_user_by_uuid(&app.db, ANNE_ACME.parse().unwrap()).await.unwrap();
+    after_the_bound(&[(ANNE_ACME, true), (ANNE_BOB, false)], "a new default").await;
+    directory::set_company_status(&app.db, BOB_HOTEL.parse().unwrap(), None, Some(false))
+        .await
+        .unwrap();
+    after_the_bound(&[(ANNE_ACME, true)], "her other company deactivated").await;
+    directory::set_company_status(&app.db, INITECH.parse().unwrap(), Some("approved"), None)
+        .await
+        .unwrap();
+    after_the_bound(&[(ANNE_ACME, true), (ANNE_INITECH, false)], "a company approved").await;
+    directory::set_company_user_active(&app.db, ANNE_ACME.parse().unwrap(), false).await.unwrap();
+    after_the_bound(&[(ANNE_INITECH, false)], "a membership deactivated").await;
+    directory::set_customer_active(&app.db, "anne.boleyn@acme.com", false).await.unwrap();
+    after_the_bound(&[], "her account deactivated").await;
 }
 
 async fn the_company_user_token_chooses_which_company_is_read(db: Db, test: &str) {

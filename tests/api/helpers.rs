@@ -57,6 +57,13 @@ pub fn config(data_dir: &std::path::Path, database_url: &str, extra: &[&str]) ->
     Cli::try_parse_from(args).expect("a valid test command line").config
 }
 
+/// How far `GET /company-users/mine` may lag behind a directory change (the default of
+/// `--membership-cache-max-age-ms`): a change committed longer ago than this is listed.
+pub fn listing_max_age() -> std::time::Duration {
+    let defaults = config(std::path::Path::new("."), "sqlite::memory:", &[]);
+    std::time::Duration::from_millis(defaults.membership_cache_max_age_ms)
+}
+
 /// A fresh, empty database of the given kind, or `None` when PostgreSQL is unavailable and
 /// not required (the test then says so on stderr and passes as skipped).
 pub async fn fresh_database(db: Db, data_dir: &std::path::Path, test: &str) -> Option<String> {

@@ -14,6 +14,18 @@ const BLOCKED: &str =
 /// Failed logins that block (`--login-block-attempts`), small for the test.
 const BLOCK_AFTER: usize = 4;
 
+/// Runs an admin verb of the binary on the database, and checks that it succeeded.
+fn admin(database_url: &str, data_dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glue-auth"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--database-url", database_url, "--log", "warn"])
+        .args(args)
+        .output()
+        .expect("the binary starts");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 async fn login(api: &Api, email: &str) -> (String, String) {
     let answer = api.login(email, "change123").await;
     assert_eq!(answer.status, 201, "login of {email}: {}", answer.body);
@@ -102,6 +114,19 @@ async fn two_instances_on_one_postgres_act_as_one_service() {
         other.refresh(&first_token).await.assert_error(401, Some("004"), REFRESH_FAILED);
         issuer.refresh(&latest).await.assert_error(401, Some("004"), REFRESH_FAILED);
         other.refresh(&latest).await.assert_error(401, Some("004"), REFRESH_FAILED);
+    }
+
+    // A directory change by a third process (the admin verbs) reaches the listings of both
+    // instances within their bound, though both remember Sonia's.
+    for api in [&a, &b] {
+        let answer = api.get_as("/company-users/mine", Some(&company_access)).await;
+        assert_eq!(answer.body["data"][0]["id"], SONIA, "{}", answer.body);
+    }
+    admin(&url, data_dir.path(), &["company-user", "deactivate", SONIA]);
+    tokio::time::sleep(crate::helpers::listing_max_age()).await;
+    for api in [&a, &b] {
+        let answer = api.get_as("/company-users/mine", Some(&company_access)).await;
+        assert_eq!(answer.body["data"], serde_json::json!([]), "{}", answer.body);
     }
 
     // Login blocking counts the failures of both: alternating, neither instance alone sees

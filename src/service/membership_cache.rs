@@ -1,0 +1,230 @@
+//! The usable memberships of recent customers, for `GET /company-users/mine`, so that a
+//! listing costs no database round trip.
+//!
+//! - **Kept correct by the directory's version.** Triggers raise `directory_version` in
+//!   the same transaction as any change that can add, drop or reorder a usable membership,
+//!   whoever writes it (see the migration). [`MembershipCache::poll`] reads that one row
+//!   every half of `max_age`; when the number moved, the cache is emptied.
+//! - **Never older than `max_age`.** An entry is served only while the last successful
+//!   read of the version began less than `max_age` ago. A change committed before that read
+//!   began is therefore already seen, and a listing reflects every change within `max_age`
+//!   of its commit. If the database stops answering, the cache stops answering too once
+//!   `max_age` has passed, and listings fail as they would without it.
+//! - **No late fill.** A listing read from the database is kept only if no emptying
+//!   happened since the read began, so a read that raced a change cannot put the old list
+//!   back.
+//! - Bounded to `capacity` customers ([`Generations`]).
+//!
+//! Only the listing uses it. Issuing a company-user token and refreshing one read the
+//! membership from the database, in the same statement or transaction that issues, so a
+//! deactivated membership is refused at once.
+
+use std::{
+    sync::{Arc, Mutex, MutexGuard, PoisonError, Weak},
+    time::{Duration, Instant},
+};
+
+use entity::company_user;
+use sea_orm::{ConnectionTrait, DbErr, Statement};
+
+use crate::generations::Generations;
+
+type Listing = Arc<[company_user::Model]>;
+
+#[derive(Debug)]
+struct State {
+    /// The version last read, and when that read began.
+    version: Option<(i64, Instant)>,
+    /// Raised by every emptying; a fill that began under another epoch is dropped.
+    epoch: u64,
+    listings: Generations<i32, Listing>,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct MembershipCache {
+    max_age: Duration,
+    state: Mutex<State>,
+}
+
+impl MembershipCache {
+    /// A cache of `capacity` customers' listings, each at most `max_age` behind the
+    /// database; a zero for either turns it off.
+    pub fn new(capacity: usize, max_age: Duration) -> Self {
+        let capacity = if max_age.is_zero() { 0 } else { capacity };
+        Self {
+            max_age,
+            state: Mutex::new(State {
+                version: None,
+                epoch: 0,
+                listings: Generations::new(capacity),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every change is one call on the state: it stays consistent after a panic.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.lock().listings.enabled()
+    }
+
+    /// How often [`MembershipCache::poll`] should run: twice per `max_age`.
+    pub fn poll_interval(&self) -> Duration {
+        self.max_age / 2
+    }
+
+    /// Whether the version was confirmed recently enough to serve entries; the epoch to
+    /// fill under if so.
+    fn fresh_epoch(&self, state: &State, now: Instant) -> Option<u64> {
+        let (_, read_at) = state.version?;
+        (now.duration_since(read_at) < self.max_age).then_some(state.epoch)
+    }
+
+    /// The customer's usable memberships, the default one first (see
+    /// [`super::membership::usable_memberships`]).
+    pub async fn usable_memberships(
+        &self,
+        db: &impl ConnectionTrait,
+        customer_id: i32,
+    ) -> Result<Listing, DbErr> {
+        let epoch = {
+            let mut state = self.lock();
+            let epoch = self.fresh_epoch(&state, Instant::now());
+            if epoch.is_some()
+                && let Some(listing) = state.listings.get(customer_id)
+            {
+                return Ok(listing);
+            }
+            epoch
+        };
+        let listing: Listing = super::membership::usable_memberships(db, customer_id).await?.into();
+        if let Some(epoch) = epoch {
+            let mut state = self.lock();
+            if state.epoch == epoch {
+                state.listings.insert(customer_id, listing.clone());
+            }
+        }
+        Ok(listing)
+    }
+
+    /// Reads the directory's version; empties the cache if it moved.
+    pub async fn poll(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let started = Instant::now();
+        let version = directory_version(db).await?;
+        let mut state = self.lock();
+        if state.version.map(|(known, _)| known) != Some(version) {
+            state.listings.clear();
+            state.epoch += 1;
+        }
+        state.version = Some((version, started));
+        Ok(())
+    }
+
+    /// Customers whose listing is held (tests and figures).
+    pub fn len(&self) -> usize {
+        self.lock().listings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+async fn directory_version(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let stmt = Statement::from_string(
+        db.get_database_backend(),
+        "SELECT version FROM directory_version WHERE id = 1",
+    );
+    db.query_one_raw(stmt)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the directory_version row".into()))?
+        .try_get_by_index(0)
+}
+
+/// Polls for as long as the cache is in use; a failed read is logged and retried at the
+/// next tick (entries stop being served once `max_age` passes without a read).
+pub async fn poll_while_used(cache: Weak<MembershipCache>, db: impl ConnectionTrait) {
+    let Some(interval) = cache.upgrade().map(|c| c.poll_interval()) else { return };
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(cache) = cache.upgrade() else { return };
+        if let Err(error) = cache.poll(&db).await {
+            tracing::warn!(%error, "reading the directory's version failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+    async fn directory() -> DatabaseConnection {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        for sql in [
+            "CREATE TABLE directory_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)",
+            "INSERT INTO directory_version VALUES (1, 0)",
+        ] {
+            db.execute_unprepared(sql).await.unwrap();
+        }
+        db
+    }
+
+    fn listing(id: i32) -> Listing {
+        Arc::from(vec![company_user::Model {
+            id,
+            uuid: uuid::Uuid::new_v4(),
+            customer_id: id,
+            company_id: 1,
+            business_unit_id: None,
+            is_active: true,
+            is_default: true,
+            created_at: 0,
+        }])
+    }
+
+    #[tokio::test]
+    async fn entries_are_served_only_under_a_fresh_unchanged_version() {
+        let db = directory().await;
+        let cache = MembershipCache::new(8, Duration::from_secs(60));
+        let now = Instant::now();
+        assert_eq!(cache.fresh_epoch(&cache.lock(), now), None, "nothing before the first read");
+        cache.poll(&db).await.unwrap();
+        let epoch = cache.fresh_epoch(&cache.lock(), Instant::now()).unwrap();
+        cache.lock().listings.insert(1, listing(1));
+        // The same version again keeps the entries and the epoch.
+        cache.poll(&db).await.unwrap();
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.fresh_epoch(&cache.lock(), Instant::now()), Some(epoch));
+        // A moved version empties the cache and starts a new epoch.
+        db.execute_unprepared("UPDATE directory_version SET version = 7").await.unwrap();
+        cache.poll(&db).await.unwrap();
+        assert!(cache.is_empty());
+        assert_eq!(cache.fresh_epoch(&cache.lock(), Instant::now()), Some(epoch + 1));
+        // Past `max_age` since the last read began, nothing is served.
+        let later = Instant::now() + Duration::from_secs(61);
+        assert_eq!(cache.fresh_epoch(&cache.lock(), later), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_changes_nothing_and_zero_turns_the_cache_off() {
+        let db = directory().await;
+        let cache = MembershipCache::new(8, Duration::from_secs(60));
+        cache.poll(&db).await.unwrap();
+        cache.lock().listings.insert(1, listing(1));
+        db.execute_unprepared("DROP TABLE directory_version").await.unwrap();
+        assert!(cache.poll(&db).await.is_err());
+        assert_eq!(cache.len(), 1);
+        for off in [
+            MembershipCache::new(0, Duration::from_secs(1)),
+            MembershipCache::new(8, Duration::ZERO),
+        ] {
+            assert!(!off.enabled());
+        }
+    }
+}
