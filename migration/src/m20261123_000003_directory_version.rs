@@ -10,7 +10,7 @@
 //!
 //! Inserting a company or a customer changes no membership (a membership is a
 //! `company_user` row, whose insert counts). On PostgreSQL the triggers run once per
-//! statement, on SQLite once per row.
+//! statement and raise the number once per transaction; on SQLite once per row.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
@@ -41,9 +41,18 @@ fn up_statements(backend: DbBackend) -> Vec<String> {
     ];
     match backend {
         DbBackend::Postgres => {
+            // Once per transaction: a transaction-local setting remembers the raise. An
+            // import's thousands of statements would otherwise update the one row
+            // thousands of times, each walking the chain of its versions (10,000 rows took
+            // 34 s instead of 8).
             sql.push(format!(
-                "CREATE FUNCTION directory_changed() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN {BUMP}; RETURN NULL; END $$"
+                "CREATE FUNCTION directory_changed() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN \
+                 IF current_setting('glue_auth.directory_changed', true) IS DISTINCT FROM 'on' THEN \
+                 {BUMP}; \
+                 PERFORM set_config('glue_auth.directory_changed', 'on', true); \
+                 END IF; \
+                 RETURN NULL; END $$"
             ));
             for (table, events) in WATCHED {
                 let events: Vec<&str> = events.iter().map(|(event, _)| *event).collect();

@@ -175,8 +175,8 @@ impl CompanyUsersApi {
     /// `POST /company-user-access-tokens` accepts. Works with any token and needs no
     /// company context; a customer without memberships gets an empty collection. The
     /// listing is remembered: it shows a change of the directory within 250 ms of its
-    /// commit (the default of `--membership-cache-max-age-ms`), while the exchange itself always checks
-    /// the membership in the database.
+    /// commit (the default of `--membership-cache-max-age-ms`), while the exchange itself
+    /// always checks the membership in the database.
     #[oai(path = "/company-users/mine", method = "get", operation_id = "getMyCompanyUsers")]
     async fn mine(
         &self,

@@ -144,17 +144,32 @@ async fn directory_version(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
         .try_get_by_index(0)
 }
 
-/// Polls for as long as the cache is in use; a failed read is logged and retried at the
-/// next tick (entries stop being served once `max_age` passes without a read).
+/// Polls for as long as the cache is in use. A failed read is retried at the next tick
+/// (entries stop being served once `max_age` passes without a read); the first failure and
+/// the recovery are logged, not every tick in between.
 pub async fn poll_while_used(cache: Weak<MembershipCache>, db: impl ConnectionTrait) {
     let Some(interval) = cache.upgrade().map(|c| c.poll_interval()) else { return };
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
     loop {
         tick.tick().await;
         let Some(cache) = cache.upgrade() else { return };
-        if let Err(error) = cache.poll(&db).await {
-            tracing::warn!(%error, "reading the directory's version failed");
+        match cache.poll(&db).await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("the directory's version is read again: listings are cached");
+            }
+            Ok(()) => {}
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(
+                    %error,
+                    "reading the directory's version failed: listings come from the database \
+                     until it is read again"
+                );
+            }
+            Err(_) => {}
         }
     }
 }
