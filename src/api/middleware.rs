@@ -19,55 +19,59 @@ use super::errors::{
 /// The service's routes: path templates and their methods, for `Allow` and for the log.
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    routes: Vec<(String, Vec<Method>)>,
+    routes: Vec<Route>,
+}
+
+#[derive(Debug)]
+struct Route {
+    template: String,
+    /// The template's segments, split once; `None` stands for a parameter.
+    segments: Vec<Option<String>>,
+    params: usize,
+    methods: Vec<Method>,
 }
 
 impl RouteTable {
     pub fn add(&mut self, template: impl Into<String>, method: Method) {
         let template = template.into();
-        match self.routes.iter_mut().find(|(t, _)| *t == template) {
-            Some((_, methods)) if !methods.contains(&method) => methods.push(method),
+        match self.routes.iter_mut().find(|r| r.template == template) {
+            Some(r) if !r.methods.contains(&method) => r.methods.push(method),
             Some(_) => {}
-            None => self.routes.push((template, vec![method])),
+            None => {
+                let segments: Vec<Option<String>> =
+                    template.split('/').map(|s| (!is_param(s)).then(|| s.to_owned())).collect();
+                let params = segments.iter().filter(|s| s.is_none()).count();
+                self.routes.push(Route { template, segments, params, methods: vec![method] });
+            }
         }
     }
 
     /// The template matching `path`, and its methods. Literal templates win over ones with
     /// parameters (`/refresh-tokens/mine` before `/refresh-tokens/{refreshToken}`).
     pub fn lookup(&self, path: &str) -> Option<(&str, &[Method])> {
-        let segments: Vec<&str> = path.split('/').collect();
-        let mut best: Option<(usize, &(String, Vec<Method>))> = None;
-        for route in &self.routes {
-            let template: Vec<&str> = route.0.split('/').collect();
-            if template.len() != segments.len() {
-                continue;
-            }
-            let mut params = 0;
-            let matches = template.iter().zip(&segments).all(|(t, s)| {
-                if is_param(t) {
-                    params += 1;
-                    !s.is_empty()
-                } else {
-                    t == s
-                }
-            });
-            if matches && best.is_none_or(|(p, _)| params < p) {
-                best = Some((params, route));
-            }
-        }
-        best.map(|(_, (t, m))| (t.as_str(), m.as_slice()))
+        let count = path.split('/').count();
+        self.routes
+            .iter()
+            .filter(|route| {
+                route.segments.len() == count
+                    && route.segments.iter().zip(path.split('/')).all(|(t, s)| match t {
+                        Some(literal) => literal == s,
+                        None => !s.is_empty(),
+                    })
+            })
+            .min_by_key(|route| route.params)
+            .map(|route| (route.template.as_str(), route.methods.as_slice()))
     }
-}
 
-impl RouteTable {
     /// Whether `path/{id}` answers `method` though `path` itself does not (spec §1.4 step 4:
     /// DELETE on a collection without an id).
     pub fn only_members_accept(&self, path: &str, method: &Method) -> bool {
         let Some((collection, methods)) = self.lookup(path) else { return false };
         !methods.contains(method)
-            && self.routes.iter().any(|(template, methods)| {
-                methods.contains(method)
-                    && template
+            && self.routes.iter().any(|route| {
+                route.methods.contains(method)
+                    && route
+                        .template
                         .rsplit_once('/')
                         .is_some_and(|(parent, last)| parent == collection && is_param(last))
             })
@@ -106,7 +110,6 @@ pub async fn handle<E: Endpoint<Output = Response>>(
     let request_id = uuid::Uuid::new_v4();
     let method = req.method().clone();
     let path = trim_trailing_slash(&mut req);
-    let route = pipeline.routes.lookup(&path);
 
     let answer = async {
         let checked = if header_bytes(&req) > pipeline.header_limit {
@@ -144,7 +147,7 @@ pub async fn handle<E: Endpoint<Output = Response>>(
     };
 
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
-        && let Some((_, methods)) = &route
+        && let Some((_, methods)) = pipeline.routes.lookup(&path)
     {
         let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
         if let Ok(value) = HeaderValue::from_str(&allow) {
@@ -160,11 +163,12 @@ pub async fn handle<E: Endpoint<Output = Response>>(
     if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
         resp.headers_mut().insert("x-request-id", value);
     }
+    // The route is looked up only for a log line that is written.
     tracing::info!(
         target: "glue_auth::request",
         %request_id,
         method = %method,
-        route = route.map_or("-", |(t, _)| t),
+        route = pipeline.routes.lookup(&path).map_or("-", |(t, _)| t),
         status = resp.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
@@ -266,4 +270,44 @@ async fn read_body(req: &mut Request, limit: usize) -> Result<(), GlueError> {
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("an operation panicked");
     render(&[super::errors::INTERNAL]).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> RouteTable {
+        let mut table = RouteTable::default();
+        table.add("/refresh-tokens", Method::POST);
+        table.add("/refresh-tokens/{refreshToken}", Method::DELETE);
+        table.add("/refresh-tokens/mine", Method::DELETE);
+        table.add("/company-users/{id}", Method::GET);
+        table.add("/company-users/{id}", Method::GET);
+        table
+    }
+
+    #[test]
+    fn literal_templates_win_and_parameters_need_a_segment() {
+        let table = table();
+        assert_eq!(
+            table.lookup("/refresh-tokens/mine"),
+            Some(("/refresh-tokens/mine", &[Method::DELETE][..]))
+        );
+        assert_eq!(
+            table.lookup("/refresh-tokens/abc").map(|(t, _)| t),
+            Some("/refresh-tokens/{refreshToken}")
+        );
+        assert_eq!(table.lookup("/company-users/"), None, "an empty segment is no parameter");
+        assert_eq!(table.lookup("/company-users/1/x"), None);
+        assert_eq!(table.lookup("/nowhere"), None);
+        assert_eq!(table.lookup("/company-users/1").map(|(_, m)| m.len()), Some(1));
+    }
+
+    #[test]
+    fn a_collection_refuses_what_only_its_members_accept() {
+        let table = table();
+        assert!(table.only_members_accept("/refresh-tokens", &Method::DELETE));
+        assert!(!table.only_members_accept("/refresh-tokens", &Method::POST));
+        assert!(!table.only_members_accept("/company-users", &Method::DELETE));
+    }
 }
