@@ -8,6 +8,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
+    types::ToJSON,
 };
 use uuid::Uuid;
 
@@ -22,14 +23,14 @@ use super::{
         ApiError, COMPANY_USER_NOT_FOUND, COMPANY_USERS_FORBIDDEN, COMPANY_USERS_NO_CONTEXT,
         INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, PAGINATION_INVALID, error_set,
     },
-    jsonapi::{JsonApi, SelfLinks, resource_type},
+    jsonapi::{JsonApi, JsonApiEncoded, SelfLinks, resource_type},
 };
 use crate::{
     app::AppState,
     error::{CompanyResource, Error},
     service::{
         self,
-        company::{CompanyUserFilter, Primary, SEE_COMPANY_USERS},
+        company::{CompanyUserFilter, Primary, SEE_COMPANY_USERS, Wanted},
     },
 };
 
@@ -115,6 +116,15 @@ pub enum CompanyUsersResponse {
     Ok(JsonApi<CompanyUsersCollectionDocument>),
 }
 
+/// `GET /company-users/mine` answers with bytes: without `include`, its `data` is a
+/// rendering kept with the cached listing.
+#[derive(ApiResponse)]
+pub enum MyCompanyUsersResponse {
+    /// The company users.
+    #[oai(status = 200)]
+    Ok(JsonApiEncoded<CompanyUsersCollectionDocument>),
+}
+
 error_set!(MyCompanyUsersErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN);
 error_set!(
     CompanyUsersErrors: PAGINATION_INVALID,
@@ -148,6 +158,26 @@ async fn resources(
         .map(|u| CompanyUsersResource::new(&base, u, includes.of_company_user(u)))
         .collect();
     Ok((data, includes.included()))
+}
+
+/// The `data` of users without relationships, encoded as their `ToJSON` writes it.
+fn encode_data(base: &str, users: &[company_user::Model]) -> Vec<u8> {
+    let data: Vec<CompanyUsersResource> =
+        users.iter().map(|u| CompanyUsersResource::new(base, u, None)).collect();
+    serde_json::to_vec(&data.to_json().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A collection document of encoded `data` and `links.self` only, byte for byte what
+/// [`JsonApiEncoded::of`] makes of the same document (`data` before `links`; no `included`).
+fn encode_collection(data: &[u8], self_link: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(data.len() + self_link.len() + 32);
+    body.extend_from_slice(b"{\"data\":");
+    body.extend_from_slice(data);
+    body.extend_from_slice(b",\"links\":{\"self\":");
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut body, self_link);
+    body.extend_from_slice(b"}}");
+    body
 }
 
 /// The caller's company user, allowed to see its company's users.
@@ -188,15 +218,20 @@ impl CompanyUsersApi {
         include: Query<Option<String>>,
         state: Data<&Arc<AppState>>,
         req: &Request,
-    ) -> Result<CompanyUsersResponse, ApiError<MyCompanyUsersErrors>> {
-        let users = state.memberships.usable_memberships(&state.db, caller.0.customer_id).await?;
-        let (data, included) = resources(&state, req, include.0.as_deref(), &users).await?;
+    ) -> Result<MyCompanyUsersResponse, ApiError<MyCompanyUsersErrors>> {
+        let listing = state.memberships.usable_memberships(&state.db, caller.0.customer_id).await?;
+        let include = include.0.as_deref();
         let links = unpaged_links(req, &state);
-        Ok(CompanyUsersResponse::Ok(JsonApi(CompanyUsersCollectionDocument {
-            data,
-            links,
-            included,
-        })))
+        if wanted(include, COMPANY_USERS) == Wanted::default() {
+            // Without includes, `data` depends only on the listing and the base URL.
+            let base = base(req, &state);
+            let data = listing.rendered(&base, || encode_data(&base, &listing.users));
+            let body = encode_collection(&data, &links.self_link);
+            return Ok(MyCompanyUsersResponse::Ok(JsonApiEncoded::new(body)));
+        }
+        let (data, included) = resources(&state, req, include, &listing.users).await?;
+        let document = CompanyUsersCollectionDocument { data, links, included };
+        Ok(MyCompanyUsersResponse::Ok(JsonApiEncoded::of(&document)))
     }
 
     /// Retrieve the company users of the caller's company.
@@ -290,5 +325,44 @@ impl CompanyUsersApi {
         let data =
             data.into_iter().next().ok_or_else(|| Error::internal("one company user expected"))?;
         Ok(CompanyUserResponse::Ok(JsonApi(CompanyUsersDocument { data, included })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::company_documents::CollectionLinks;
+
+    fn user(id: i32, is_default: bool) -> company_user::Model {
+        company_user::Model {
+            id,
+            uuid: Uuid::new_v4(),
+            customer_id: 1,
+            company_id: 1,
+            business_unit_id: None,
+            is_active: true,
+            is_default,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn the_kept_rendering_is_the_ordinary_encoding_byte_for_byte() {
+        let base = "http://glue.example:8080";
+        let self_link = "http://glue.example:8080/company-users/mine?include=x&q=\"é\\\"";
+        for users in [vec![], vec![user(1, true)], vec![user(1, true), user(2, false)]] {
+            let data = users.iter().map(|u| CompanyUsersResource::new(base, u, None)).collect();
+            let links = CollectionLinks {
+                self_link: self_link.to_owned(),
+                first: None,
+                last: None,
+                prev: None,
+                next: None,
+            };
+            let ordinary =
+                JsonApiEncoded::of(&CompanyUsersCollectionDocument { data, links, included: None });
+            let kept = encode_collection(&encode_data(base, &users), self_link);
+            assert_eq!(String::from_utf8(kept).unwrap(), String::from_utf8(ordinary.0).unwrap());
+        }
     }
 }

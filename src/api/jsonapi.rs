@@ -59,6 +59,43 @@ impl<T: ToJSON> ApiResponse for JsonApi<T> {
     }
 }
 
+/// A response body in `application/vnd.api+json` that is already encoded: the bytes of a
+/// `T` document, for answers assembled from kept renderings. The schema is `T`'s.
+pub struct JsonApiEncoded<T>(pub Vec<u8>, pub PhantomData<T>);
+
+impl<T> JsonApiEncoded<T> {
+    pub fn new(body: Vec<u8>) -> Self {
+        Self(body, PhantomData)
+    }
+}
+
+impl<T: ToJSON> JsonApiEncoded<T> {
+    /// The encoding of a document built the ordinary way.
+    pub fn of(document: &T) -> Self {
+        Self::new(
+            serde_json::to_vec(&document.to_json().unwrap_or(Value::Null)).unwrap_or_default(),
+        )
+    }
+}
+
+impl<T: Type> Payload for JsonApiEncoded<T> {
+    const CONTENT_TYPE: &'static str = MEDIA_TYPE;
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Send> IntoResponse for JsonApiEncoded<T> {
+    fn into_response(self) -> Response {
+        Response::builder().header(header::CONTENT_TYPE, MEDIA_TYPE).body(self.0)
+    }
+}
+
 /// Serialises `value` as a JSON:API body with status 200.
 pub fn json_response(value: &Value) -> Response {
     Response::builder()

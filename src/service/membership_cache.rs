@@ -14,13 +14,16 @@
 //!   happened since the read began, so a read that raced a change cannot put the old list
 //!   back.
 //! - Bounded to `capacity` customers ([`Generations`]).
+//! - **Rendered once.** A listing keeps the API's rendering of itself, made on first use
+//!   ([`Listing::rendered`]); an emptied entry takes it along.
 //!
 //! Only the listing uses it. Issuing a company-user token and refreshing one read the
 //! membership from the database, in the same statement or transaction that issues, so a
 //! deactivated membership is refused at once.
 
 use std::{
-    sync::{Arc, Mutex, MutexGuard, PoisonError, Weak},
+    borrow::Cow,
+    sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak},
     time::{Duration, Instant},
 };
 
@@ -29,7 +32,27 @@ use sea_orm::{ConnectionTrait, DbErr, Statement};
 
 use crate::generations::Generations;
 
-type Listing = Arc<[company_user::Model]>;
+/// A customer's usable memberships as read, with their rendering once made.
+#[derive(Debug)]
+pub struct Listing {
+    pub users: Vec<company_user::Model>,
+    /// A rendering of `users` and the key it was made for (the API's base URL).
+    rendered: OnceLock<(String, Vec<u8>)>,
+}
+
+impl Listing {
+    pub fn new(users: Vec<company_user::Model>) -> Self {
+        Self { users, rendered: OnceLock::new() }
+    }
+
+    /// The rendering of the users for `key`: made by `render` the first time and kept,
+    /// for as long as the listing is. Another key is rendered afresh each time (one
+    /// deployment answers under one base URL).
+    pub fn rendered(&self, key: &str, render: impl Fn() -> Vec<u8>) -> Cow<'_, [u8]> {
+        let (kept_for, bytes) = self.rendered.get_or_init(|| (key.to_owned(), render()));
+        if kept_for == key { Cow::Borrowed(bytes) } else { Cow::Owned(render()) }
+    }
+}
 
 #[derive(Debug)]
 struct State {
@@ -37,7 +60,7 @@ struct State {
     version: Option<(i64, Instant)>,
     /// Raised by every emptying; a fill that began under another epoch is dropped.
     epoch: u64,
-    listings: Generations<i32, Listing>,
+    listings: Generations<i32, Arc<Listing>>,
 }
 
 /// See the module documentation.
@@ -89,7 +112,7 @@ impl MembershipCache {
         &self,
         db: &impl ConnectionTrait,
         customer_id: i32,
-    ) -> Result<Listing, DbErr> {
+    ) -> Result<Arc<Listing>, DbErr> {
         let epoch = {
             let mut state = self.lock();
             let epoch = self.fresh_epoch(&state, Instant::now());
@@ -100,7 +123,8 @@ impl MembershipCache {
             }
             epoch
         };
-        let listing: Listing = super::membership::usable_memberships(db, customer_id).await?.into();
+        let users = super::membership::usable_memberships(db, customer_id).await?;
+        let listing = Arc::new(Listing::new(users));
         if let Some(epoch) = epoch {
             let mut state = self.lock();
             if state.epoch == epoch {
@@ -190,8 +214,8 @@ mod tests {
         db
     }
 
-    fn listing(id: i32) -> Listing {
-        Arc::from(vec![company_user::Model {
+    fn listing(id: i32) -> Arc<Listing> {
+        Arc::new(Listing::new(vec![company_user::Model {
             id,
             uuid: uuid::Uuid::new_v4(),
             customer_id: id,
@@ -200,7 +224,22 @@ mod tests {
             is_active: true,
             is_default: true,
             created_at: 0,
-        }])
+        }]))
+    }
+
+    #[test]
+    fn a_listing_is_rendered_once_for_its_key() {
+        let listing = listing(1);
+        let renders = std::sync::atomic::AtomicUsize::new(0);
+        let render = || {
+            renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            b"[1]".to_vec()
+        };
+        assert_eq!(&*listing.rendered("http://a", render), b"[1]");
+        assert_eq!(&*listing.rendered("http://a", render), b"[1]");
+        assert_eq!(renders.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(matches!(listing.rendered("http://b", render), Cow::Owned(_)));
+        assert_eq!(renders.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 
     #[tokio::test]
