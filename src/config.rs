@@ -54,7 +54,8 @@ pub struct Config {
     pub access_token_cache: usize,
 
     /// Customers whose usable memberships are remembered for `GET /company-users/mine`
-    /// (about 100 bytes each plus 50 per membership; 0 turns the cache off).
+    /// (about 150 bytes each plus 300 per membership, its answer included; 0 turns the
+    /// cache off).
     #[arg(long, env = "GLUE_AUTH_MEMBERSHIP_CACHE", default_value_t = 50_000, global = true)]
     pub membership_cache: usize,
 
