@@ -23,7 +23,7 @@ use super::{
         ApiError, COMPANY_USER_NOT_FOUND, COMPANY_USERS_FORBIDDEN, COMPANY_USERS_NO_CONTEXT,
         INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, PAGINATION_INVALID, error_set,
     },
-    jsonapi::{JsonApi, JsonApiEncoded, SelfLinks, resource_type},
+    jsonapi::{JsonApi, JsonApiEncoded, SelfLinks, link_under, resource_type},
 };
 use crate::{
     app::AppState,
@@ -221,14 +221,14 @@ impl CompanyUsersApi {
     ) -> Result<MyCompanyUsersResponse, ApiError<MyCompanyUsersErrors>> {
         let listing = state.memberships.usable_memberships(&state.db, caller.0.customer_id).await?;
         let include = include.0.as_deref();
-        let links = unpaged_links(req, &state);
         if wanted(include, COMPANY_USERS) == Wanted::default() {
             // Without includes, `data` depends only on the listing and the base URL.
             let base = base(req, &state);
             let data = listing.rendered(&base, || encode_data(&base, &listing.users));
-            let body = encode_collection(&data, &links.self_link);
+            let body = encode_collection(&data, &link_under(base, req));
             return Ok(MyCompanyUsersResponse::Ok(JsonApiEncoded::new(body)));
         }
+        let links = unpaged_links(req, &state);
         let (data, included) = resources(&state, req, include, &listing.users).await?;
         let document = CompanyUsersCollectionDocument { data, links, included };
         Ok(MyCompanyUsersResponse::Ok(JsonApiEncoded::of(&document)))

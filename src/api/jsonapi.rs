@@ -203,23 +203,18 @@ pub struct ErrorDocument {
 /// `links.self`: the public base URL (configured, or `http://` + the request's `Host`)
 /// followed by the path and query as requested.
 pub fn self_link(req: &Request, public_base_url: Option<&str>) -> String {
-    let base = match public_base_url {
-        Some(base) => base.trim_end_matches('/').to_owned(),
-        None => {
-            let host = req
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .filter(|h| {
-                    !h.is_empty()
-                        && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
-                })
-                .unwrap_or("localhost");
-            format!("http://{host}")
-        }
-    };
-    let path = req.original_uri().path_and_query().map_or("/", |pq| pq.as_str());
-    format!("{base}{path}")
+    link_under(base_url(req, public_base_url), req)
+}
+
+/// `base` (see [`base_url`]) followed by the request's path and query: its `links.self`.
+pub fn link_under(mut base: String, req: &Request) -> String {
+    base.push_str(req.original_uri().path_and_query().map_or("/", |pq| pq.as_str()));
+    base
+}
+
+/// Whether a `Host` header may appear in links: a name or address with an optional port.
+fn linkable_host(host: &str) -> bool {
+    !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
 }
 
 /// Reads request attributes and collects every violated rule (spec §1.4 step 6).
@@ -257,11 +252,25 @@ impl<'a> Attributes<'a> {
     }
 }
 
-/// The base of every `links` URL: `links.self` without the request's path and query.
+/// The base of every `links` URL: `links.self` without the request's path and query (the
+/// configured public base URL, or `http://` + the request's `Host`).
 pub fn base_url(req: &Request, public_base_url: Option<&str>) -> String {
-    let link = self_link(req, public_base_url);
-    let path = req.original_uri().path_and_query().map_or("", |pq| pq.as_str());
-    link.strip_suffix(path).unwrap_or(&link).to_owned()
+    // Room for the path and query that `link_under` may append.
+    let mut base = String::with_capacity(96);
+    match public_base_url {
+        Some(public) => base.push_str(public.trim_end_matches('/')),
+        None => {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| linkable_host(h))
+                .unwrap_or("localhost");
+            base.push_str("http://");
+            base.push_str(host);
+        }
+    }
+    base
 }
 
 /// Declares a JSON:API resource type as a one-value enum, so the document states exactly
@@ -277,3 +286,53 @@ macro_rules! resource_type {
     };
 }
 pub(crate) use resource_type;
+
+#[cfg(test)]
+mod tests {
+    use poem::{
+        Body, RequestParts,
+        http::{self, uri::Scheme},
+        web::{LocalAddr, RemoteAddr},
+    };
+
+    use super::*;
+
+    /// A request as the server hands it over (the original URI is set only then).
+    fn request(uri: &str, host: Option<&str>) -> Request {
+        let mut builder = http::Request::builder().uri(uri);
+        if let Some(host) = host {
+            builder = builder.header(header::HOST, host);
+        }
+        let (parts, ()) = builder.body(()).unwrap().into_parts();
+        let parts =
+            RequestParts::from((parts, LocalAddr::default(), RemoteAddr::default(), Scheme::HTTP));
+        Request::from_parts(parts, Body::empty())
+    }
+
+    #[test]
+    fn links_are_the_base_followed_by_the_path_and_query() {
+        let req = request("/company-users/mine?include=companies", Some("shop.example:8080"));
+        assert_eq!(base_url(&req, None), "http://shop.example:8080");
+        assert_eq!(
+            self_link(&req, None),
+            "http://shop.example:8080/company-users/mine?include=companies"
+        );
+        // The configured base wins over `Host`, without its trailing slashes.
+        let public = Some("https://glue.example.com//");
+        assert_eq!(base_url(&req, public), "https://glue.example.com");
+        assert_eq!(
+            link_under(base_url(&req, public), &req),
+            "https://glue.example.com/company-users/mine?include=companies"
+        );
+    }
+
+    #[test]
+    fn a_host_that_cannot_be_linked_falls_back_to_localhost() {
+        for host in [None, Some(""), Some("evil.example/path"), Some("a b"), Some("x\"y")] {
+            let req = request("/refresh-tokens", host);
+            assert_eq!(self_link(&req, None), "http://localhost/refresh-tokens", "{host:?}");
+        }
+        let req = request("/refresh-tokens", Some("[::1]:3000"));
+        assert_eq!(self_link(&req, None), "http://[::1]:3000/refresh-tokens");
+    }
+}
