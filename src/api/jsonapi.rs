@@ -92,15 +92,18 @@ impl<T: Type> Payload for JsonApiEncoded<T> {
 
 impl<T: Send> IntoResponse for JsonApiEncoded<T> {
     fn into_response(self) -> Response {
-        Response::builder().header(header::CONTENT_TYPE, MEDIA_TYPE).body(self.0)
+        encoded_response(self.0)
     }
 }
 
 /// Serialises `value` as a JSON:API body with status 200.
 pub fn json_response(value: &Value) -> Response {
-    Response::builder()
-        .header(header::CONTENT_TYPE, MEDIA_TYPE)
-        .body(serde_json::to_vec(value).unwrap_or_default())
+    encoded_response(serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// An encoded JSON:API body with status 200.
+fn encoded_response(body: Vec<u8>) -> Response {
+    Response::builder().header(header::CONTENT_TYPE, MEDIA_TYPE).body(body)
 }
 
 /// A request document type: its schema (for the OpenAPI document) and its resource type.

@@ -594,6 +594,16 @@ async fn company_users_mine_lists_only_memberships_that_can_be_entered(db: Db, t
             "links": {"self": app.url("/company-users/mine")},
         })
     );
+    // The listing is remembered now: an unknown `include` (ignored) gets the same data,
+    // and `links.self` is still this request's own path and query.
+    let again = app.get_as("/company-users/mine?include=nothing", Some(&anne)).await;
+    assert_ok(&again);
+    assert_eq!(again.body["data"], answer.body["data"]);
+    assert_eq!(
+        again.body["links"],
+        json!({"self": app.url("/company-users/mine?include=nothing")})
+    );
+    assert!(again.body.get("included").is_none(), "{}", again.body);
     // Everything listed can be entered.
     for id in [ANNE_ACME, ANNE_BOB] {
         company_user_token(&app, "anne.boleyn@acme.com", id).await;
