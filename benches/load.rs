@@ -47,7 +47,7 @@ use glue_auth::{
         refresh_token::{Minted, mint, stored_form},
         tokens::{Identity, TokenKind, TokenService},
     },
-    service::token_store::{NewToken, TokenStore},
+    service::token_store::{Refreshed, Successor, TokenStore},
 };
 use poem::{
     EndpointExt, Request, Response, Route, Server, get, handler,
@@ -958,7 +958,7 @@ const CEILING_VERIFY_SIGN: &str = "(b)";
 const CEILING_SIGN: &str = "(c)";
 const ARGON2_BOUND: &str = "argon2";
 const CEILING_STORE: &str = "(d)";
-const STORE_CEILING_LABEL: &str = "(d) token store alone: rotations";
+const STORE_CEILING_LABEL: &str = "(d) token store alone: refreshes";
 
 struct CeilingState {
     tokens: TokenService,
@@ -2305,9 +2305,10 @@ impl RunSetup<'_> {
         Ok((secrets, (before, after)))
     }
 
-    /// Ceiling (d), measured before each `POST /refresh-tokens` run: rotations of single-use
-    /// tokens through the service's own token store (`TokenStore::rotate`, opened with the
-    /// service's connection settings: the same SQL, group commit and durability) from
+    /// Ceiling (d), measured before each `POST /refresh-tokens` run: refreshes with single-use
+    /// tokens through the service's own token store (`TokenStore::refresh`, opened with the
+    /// service's connection settings: the same SQL, group commit and durability; it reads
+    /// each presented token with its customer and membership, and rotates it) from
     /// `connections` tasks in this process, for the same duration, with no HTTP, JSON or
     /// signing. It is what the database lets the refresh's write path do, on this machine,
     /// in this run; the service itself sits idle meanwhile.
@@ -2318,27 +2319,14 @@ impl RunSetup<'_> {
         members: &[Member],
         service: &Service,
     ) -> Result<Row> {
-        let (_, range) = self.single_use_tokens(connections, 3.0, db, members)?;
-        let tokens: Vec<(i64, i32, Option<i32>, Uuid)> = self.runtime.block_on(
-            refresh_token::Entity::find()
-                .select_only()
-                .columns([
-                    refresh_token::Column::Id,
-                    refresh_token::Column::CustomerId,
-                    refresh_token::Column::CompanyUserId,
-                    refresh_token::Column::FamilyId,
-                ])
-                .filter(refresh_token::Column::Id.gt(range.0))
-                .filter(refresh_token::Column::Id.lte(range.1))
-                .into_tuple()
-                .all(db),
-        )?;
+        let (secrets, range) = self.single_use_tokens(connections, 3.0, db, members)?;
+        let presented: Vec<String> = secrets.iter().map(|s| stored_form(s)).collect();
         let mut args = vec!["glue-auth".to_owned(), "--database-url".into(), self.url.clone()];
         args.extend(self.opts.service_args.iter().cloned());
         args.push("serve".into());
         let config = glue_auth::cli::Cli::try_parse_from(args)?.config;
         let duration = Duration::from_secs(self.opts.duration);
-        let tokens = Arc::new(tokens);
+        let tokens = Arc::new(presented);
         let next = Arc::new(AtomicUsize::new(0));
         self.runtime.block_on(settle(db));
 
@@ -2355,31 +2343,22 @@ impl RunSetup<'_> {
                         let (mut latencies, mut failures, mut exhausted) =
                             (Vec::new(), 0u64, false);
                         while Instant::now() < deadline {
-                            let Some(&(old, customer_id, company_user_id, family_id)) =
-                                tokens.get(next.fetch_add(1, Ordering::Relaxed))
+                            let Some(presented) = tokens.get(next.fetch_add(1, Ordering::Relaxed))
                             else {
                                 exhausted = true;
                                 break;
                             };
                             let now = unix_now();
-                            let new = NewToken {
+                            let next = Successor {
                                 token_hash: minted().stored,
-                                family_id,
-                                customer_id,
-                                company_user_id,
-                                scopes: if company_user_id.is_some() {
-                                    "company_user"
-                                } else {
-                                    "customer"
-                                },
                                 client_id: AUDIENCE.to_owned(),
                                 issued_at: now,
                                 expires_at: now + REFRESH_TTL,
                             };
                             let sent = Instant::now();
-                            match store.rotate(old, new).await {
-                                Ok(Some(_)) => latencies.push(sent.elapsed()),
-                                Ok(None) | Err(_) => failures += 1,
+                            match store.refresh(presented.clone(), next).await {
+                                Ok(Refreshed::Rotated(..)) => latencies.push(sent.elapsed()),
+                                Ok(_) | Err(_) => failures += 1,
                             }
                         }
                         (latencies, failures, exhausted)

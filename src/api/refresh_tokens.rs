@@ -111,7 +111,7 @@ impl RefreshTokensApi {
         let presented = attributes.string("refreshToken");
         attributes.finish()?;
         let presented = presented.unwrap_or_default();
-        let issued = state.sessions.refresh(&state.db, presented).await?;
+        let issued = state.sessions.refresh(presented).await?;
         let link = self_link(req, state.config.public_base_url.as_deref());
         Ok(RefreshTokensResponse::Created(JsonApi(RefreshTokensDocument::new(issued, link))))
     }

@@ -32,7 +32,8 @@ pub enum TokenKind {
 }
 
 impl TokenKind {
-    fn scope(self) -> &'static str {
+    /// The scope tokens of this kind carry (also stored with their refresh tokens).
+    pub fn scope(self) -> &'static str {
         match self {
             Self::Customer => "customer",
             Self::CompanyUser => "company_user",

@@ -6,17 +6,15 @@ use std::sync::Arc;
 
 use entity::{company_user, customer, refresh_token};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    JoinType, QueryFilter, QuerySelect, QueryTrait, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect, Statement, TransactionTrait,
     sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
 
 use super::{
-    membership,
-    sql::{self, CachedSql},
-    throttle,
-    token_store::{NewToken, TokenStore},
+    membership, sql, throttle,
+    token_store::{NewToken, Refreshed, Successor, TokenStore},
 };
 use crate::{
     auth::{
@@ -51,55 +49,6 @@ pub fn password_check_slots() -> usize {
     crate::config::cpus()
 }
 
-/// What a refresh needs, in one round trip: the presented token, its customer, and the
-/// company user the new access token will carry (for a company-user token its membership
-/// if still usable, for a customer token the default one). No wide rows.
-#[derive(Debug, FromQueryResult)]
-struct Presented {
-    id: i64,
-    family_id: Uuid,
-    company_user_id: Option<i32>,
-    expires_at: i64,
-    revoked_at: Option<i64>,
-    rotated_into_id: Option<i64>,
-    customer_id: i32,
-    customer_reference: String,
-    customer_active: bool,
-    /// See `customer::Model::revoked_refresh_tokens_through`.
-    revoked_refresh_tokens_through: Option<i64>,
-    member: Option<Uuid>,
-}
-
-fn presented_query(backend: DbBackend, token_hash: &str) -> Statement {
-    use refresh_token::Column as T;
-    let owner = refresh_token::Entity::belongs_to(customer::Entity)
-        .from(T::CustomerId)
-        .to(customer::Column::Id)
-        .into();
-    refresh_token::Entity::find()
-        .select_only()
-        .columns([T::Id, T::FamilyId, T::CompanyUserId, T::ExpiresAt, T::RevokedAt])
-        .columns([T::RotatedIntoId, T::CustomerId])
-        .column(customer::Column::CustomerReference)
-        .column_as(customer::Column::IsActive, "customer_active")
-        .column(customer::Column::RevokedRefreshTokensThrough)
-        .expr_as(
-            Expr::case(
-                Expr::col(T::CompanyUserId.as_column_ref()).is_null(),
-                membership::default_uuid_of(backend, Expr::col(T::CustomerId.as_column_ref())),
-            )
-            .finally(membership::usable_uuid_by_id(
-                Expr::col(T::CustomerId.as_column_ref()),
-                Expr::col(T::CompanyUserId.as_column_ref()),
-            )),
-            "member",
-        )
-        .join(JoinType::InnerJoin, owner)
-        .filter(T::TokenHash.eq(token_hash))
-        .build(backend)
-}
-static PRESENTED: CachedSql = CachedSql::new(|backend| presented_query(backend, ""));
-
 /// Revokes the successors of token `$1` at `$2`, following `rotated_into_id` (ids grow along
 /// a chain; `UNION` would end even a cycle).
 const REVOKE_DESCENDANTS: &str = "WITH RECURSIVE chain(id) AS (\
@@ -119,13 +68,6 @@ pub struct Issued {
 }
 
 impl Sessions {
-    fn scope(kind: TokenKind) -> &'static str {
-        match kind {
-            TokenKind::Customer => "customer",
-            TokenKind::CompanyUser => "company_user",
-        }
-    }
-
     /// A new refresh token of `family`: its secret and the row to store.
     fn new_refresh_token(
         &self,
@@ -140,7 +82,7 @@ impl Sessions {
             family_id: family,
             customer_id: identity.customer_id,
             company_user_id,
-            scopes: Self::scope(identity.kind),
+            scopes: identity.kind.scope(),
             client_id: self.client_id.clone(),
             issued_at: now,
             expires_at: now.saturating_add(self.refresh_ttl),
@@ -247,56 +189,39 @@ impl Sessions {
     /// `POST /refresh-tokens`: rotates the presented token. A token already rotated is a
     /// reuse: its whole family is revoked. Of concurrent refreshes with one token exactly one
     /// wins, by a conditional update in the database (so across instances too).
-    pub async fn refresh(&self, db: &DatabaseConnection, presented: &str) -> Result<Issued, Error> {
+    pub async fn refresh(&self, presented: &str) -> Result<Issued, Error> {
         let now = self.clock.now();
-        let stmt = PRESENTED.bind(db.get_database_backend(), [stored_form(presented).into()]);
-        let Some(token) = Presented::find_by_statement(stmt).one(db).await? else {
-            return Err(Error::RefreshFailed);
+        let minted = mint()?;
+        let next = Successor {
+            token_hash: minted.stored,
+            client_id: self.client_id.clone(),
+            issued_at: now,
+            expires_at: now.saturating_add(self.refresh_ttl),
         };
-        if token.revoked_at.is_some() {
-            if token.rotated_into_id.is_some() {
-                self.revoke_descendants(token.id, now).await?;
-                tracing::warn!(
-                    target: "glue_auth::audit",
-                    event = "refresh_reuse_detected",
-                    family = %token.family_id,
-                    "a rotated refresh token was presented again: its family is revoked"
-                );
-            }
-            return Err(Error::RefreshFailed);
-        }
-        let revoked_with_all =
-            token.revoked_refresh_tokens_through.is_some_and(|id| token.id <= id);
-        if token.expires_at <= now || !token.customer_active || revoked_with_all {
-            return Err(Error::RefreshFailed);
-        }
-        let identity = match token.company_user_id {
-            None => Identity {
-                customer_id: token.customer_id,
-                customer_reference: token.customer_reference,
-                company_user: token.member,
-                kind: TokenKind::Customer,
-            },
-            // A company-user token refreshes only while the membership is usable.
-            Some(_) => {
-                let Some(member) = token.member else {
-                    return Err(Error::RefreshFailed);
-                };
-                Identity {
-                    customer_id: token.customer_id,
-                    customer_reference: token.customer_reference,
-                    company_user: Some(member),
-                    kind: TokenKind::CompanyUser,
+        let token = match self.store.refresh(stored_form(presented), next).await? {
+            Refreshed::Rotated(token, _) => token,
+            Refreshed::Refused(token) => {
+                if token.revoked_at.is_some() && token.rotated_into_id.is_some() {
+                    self.revoke_descendants(token.id, now).await?;
+                    tracing::warn!(
+                        target: "glue_auth::audit",
+                        event = "refresh_reuse_detected",
+                        family = %token.family_id,
+                        "a rotated refresh token was presented again: its family is revoked"
+                    );
                 }
+                return Err(Error::RefreshFailed);
             }
-        };
-
-        let (refresh_token, successor) =
-            self.new_refresh_token(token.family_id, &identity, token.company_user_id, now)?;
-        if self.store.rotate(token.id, successor).await?.is_none() {
             // Another refresh with the same token won the race.
-            return Err(Error::RefreshFailed);
-        }
+            Refreshed::Lost | Refreshed::Unknown => return Err(Error::RefreshFailed),
+        };
+        // A company-user token was rotated only while its membership is usable.
+        let identity = Identity {
+            kind: token.kind(),
+            customer_id: token.customer_id,
+            customer_reference: token.customer_reference,
+            company_user: token.member,
+        };
         tracing::info!(
             target: "glue_auth::audit",
             event = "refresh",
@@ -305,7 +230,7 @@ impl Sessions {
         );
         Ok(Issued {
             access_token: self.access_token(&identity, now)?,
-            refresh_token,
+            refresh_token: minted.token,
             expires_in: self.tokens.lifetime(),
             company_user: identity.company_user,
         })
@@ -407,16 +332,4 @@ pub async fn purge_expired(db: &impl ConnectionTrait, now: i64) -> Result<u64, E
         .exec(db)
         .await?;
     Ok(deleted.rows_affected)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::service::sql::tests::assert_same;
-
-    #[test]
-    fn the_cached_refresh_lookup_matches_a_fresh_rendering() {
-        let hash = stored_form("a token");
-        assert_same(&PRESENTED, &[hash.as_str().into()], |b| presented_query(b, &hash));
-    }
 }

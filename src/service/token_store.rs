@@ -13,13 +13,21 @@
 //! rather than in the busy handler.
 //!
 //! A group is written with a few multi-row statements, whatever its size ([`apply_group`]):
-//! one reads which of the tokens to rotate are still live, one inserts every new token, one
-//! revokes the rotated ones and links them to their successors. Of two rotations of one
-//! token only the first goes ahead; a rotation that lost writes nothing. (Each statement run
-//! through sqlx-sqlite is a round trip to the connection's own thread: two per rotation
-//! before, three per group now.) Should a multi-row statement fail (say, a foreign key of
-//! one row), the group is rolled back and applied again one write at a time, so one bad
-//! write fails only its own caller.
+//! one reads the tokens presented for refresh, by their stored form, with what a refresh
+//! needs of their customers and memberships ([`Presented`]); one inserts every new token;
+//! one revokes the rotated ones and links them to their successors. Of two refreshes of one
+//! token in a group only the first goes ahead; the other lost, and writes nothing. Should a
+//! multi-row statement fail (say, a foreign key of one row), the group is rolled back and
+//! applied again one write at a time, each in a savepoint, so one bad write fails only its
+//! own caller.
+//!
+//! Each statement run through sqlx-sqlite is a round trip to the connection's own thread.
+//! A refresh used to read its token on a reader connection first, one round trip more per
+//! refresh: read in the group, a refresh costs the service about a third less CPU, and the
+//! token read is current (nothing else writes until the commit). The read lengthens the
+//! writer's turn, which is what bounds refreshes at few connections. Reading each group on
+//! a reader while the group before it committed was tried too: slower at 32 connections,
+//! where every request waited through one stage more.
 //!
 //! What bounds the writer now is the commit: it writes every page the group dirtied to the
 //! WAL and syncs it (57 pages take 1.6 ms on the benchmark's disk). A new token's entry in an
@@ -32,14 +40,13 @@
 //! PostgreSQL commits refresh-token writes in groups too, on connections of the shared pool,
 //! up to [`POSTGRES_GROUPS`] groups at once: one write per transaction cost PostgreSQL about
 //! 0.4 ms of CPU each (commit, WAL flush, a wake-up of its process), which capped the token
-//! store near 3,000 writes a second on 2 cores. Other instances write the same tables meanwhile, so there the read of which tokens
-//! are live locks them (`FOR UPDATE`) and their customers (`FOR SHARE`, see
-//! [`live_query`]): a rotation elsewhere waits for the group's commit, and so does a
-//! "revoke all" (`Sessions::revoke_all` locks the customer first). Should a group fail, each
-//! of its writes is applied alone, in one statement: an insert, or a rotation that revokes
-//! the old token and inserts its successor only if it did ([`ROTATE_POSTGRES`]).
+//! store near 3,000 writes a second on 2 cores. Other instances write the same tables
+//! meanwhile, so there the tokens to rotate are read again, locked (`FOR UPDATE`) with their
+//! customers (`FOR SHARE`, see [`live_query`]): a rotation elsewhere waits for the group's
+//! commit, and so does a "revoke all" (`Sessions::revoke_all` locks the customer first).
+//! Should a group fail, each of its writes is applied alone, in a transaction of its own.
 //!
-//! The statements are rendered once ([`CachedSql`]).
+//! The statements are rendered once per backend and size ([`SizedSql`]).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -48,16 +55,16 @@ use std::{
 
 use entity::{customer, refresh_token};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryResult, QuerySelect, QueryTrait, SqlxSqliteConnector, Statement, StatementBuilder,
-    TransactionTrait, Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, JoinType, QueryFilter, QuerySelect, QueryTrait, SqlxSqliteConnector,
+    Statement, StatementBuilder, TransactionTrait, Value,
     sea_query::{Expr, ExprTrait, LockType, Order, Query},
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
-use super::sql::{CachedSql, SizedSql};
-use crate::error::Error;
+use super::{membership, sql::SizedSql};
+use crate::{auth::tokens::TokenKind, error::Error};
 
 /// Most writes committed together.
 pub const MAX_BATCH: usize = 512;
@@ -77,17 +84,104 @@ pub struct NewToken {
     pub expires_at: i64,
 }
 
+/// A refresh token presented for rotation, with what a refresh needs of its customer and
+/// of the company user the new access token will carry (for a company-user token its
+/// membership if still usable, for a customer token the default one). No wide rows.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Presented {
+    pub id: i64,
+    pub token_hash: String,
+    pub family_id: Uuid,
+    pub company_user_id: Option<i32>,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub rotated_into_id: Option<i64>,
+    pub customer_id: i32,
+    pub customer_reference: String,
+    pub customer_active: bool,
+    /// See `customer::Model::revoked_refresh_tokens_through`.
+    pub revoked_refresh_tokens_through: Option<i64>,
+    pub member: Option<Uuid>,
+}
+
+impl Presented {
+    /// Whether a refresh at `now` may rotate it: not revoked (by itself or with all of its
+    /// customer's tokens, see `Sessions::revoke_all`), not expired, its customer active,
+    /// and a company-user token's membership still usable.
+    pub fn rotatable(&self, now: i64) -> bool {
+        let revoked_with_all = self.revoked_refresh_tokens_through.is_some_and(|id| self.id <= id);
+        self.revoked_at.is_none()
+            && !revoked_with_all
+            && self.expires_at > now
+            && self.customer_active
+            && (self.company_user_id.is_none() || self.member.is_some())
+    }
+
+    /// The kind of token it is, by whether it was issued for a company user.
+    pub fn kind(&self) -> TokenKind {
+        match self.company_user_id {
+            None => TokenKind::Customer,
+            Some(_) => TokenKind::CompanyUser,
+        }
+    }
+}
+
+/// The successor of a presented token: its stored form and times (the rest is the
+/// presented token's).
+#[derive(Debug, Clone)]
+pub struct Successor {
+    pub token_hash: String,
+    pub client_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+impl Successor {
+    fn row_after(&self, old: &Presented) -> NewToken {
+        NewToken {
+            token_hash: self.token_hash.clone(),
+            family_id: old.family_id,
+            customer_id: old.customer_id,
+            company_user_id: old.company_user_id,
+            scopes: old.kind().scope(),
+            client_id: self.client_id.clone(),
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// What a refresh did.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// No token has that stored form.
+    Unknown,
+    /// The token may not be rotated ([`Presented::rotatable`]): nothing was written.
+    Refused(Presented),
+    /// Another refresh with the same token won: nothing was written.
+    Lost,
+    /// Rotated into the successor, whose id follows.
+    Rotated(Presented, i64),
+}
+
 /// One write of a refresh token.
 #[derive(Debug)]
 enum Write {
-    /// Insert a token; gives its id.
+    /// Insert a token.
     Insert(NewToken),
-    /// Revoke `old` (if nobody has yet) and insert its successor; gives the successor's id,
-    /// or `None` when another rotation of `old` won.
-    Rotate { old: i64, new: NewToken },
+    /// Rotate the token stored as `presented` into `next`, if it may be.
+    Refresh { presented: String, next: Successor },
 }
 
-type Reply = oneshot::Sender<Result<Option<i64>, Error>>;
+/// What a [`Write`] did.
+#[derive(Debug)]
+enum Written {
+    /// The new token's id.
+    Inserted(i64),
+    Refreshed(Refreshed),
+}
+
+type Reply = oneshot::Sender<Result<Written, Error>>;
 
 /// Where writes go: see the module documentation.
 #[derive(Debug, Clone)]
@@ -123,20 +217,25 @@ impl TokenStore {
 
     /// Stores a new token and gives its id.
     pub async fn insert(&self, new: NewToken) -> Result<i64, Error> {
-        self.submit(Write::Insert(new))
-            .await?
-            .ok_or_else(|| Error::internal("an insert gave no row id"))
+        match self.submit(Write::Insert(new)).await? {
+            Written::Inserted(id) => Ok(id),
+            Written::Refreshed(_) => Err(Error::internal("an insert was answered as a refresh")),
+        }
     }
 
-    /// Revokes `old` and stores its successor, atomically: `None` when `old` was already
-    /// revoked (another refresh with the same token won).
-    pub async fn rotate(&self, old: i64, new: NewToken) -> Result<Option<i64>, Error> {
-        self.submit(Write::Rotate { old, new }).await
+    /// Refreshes with the token whose stored form is `presented`: reads it, and if it may be
+    /// rotated, revokes it and stores `next` as its successor, atomically. Of concurrent
+    /// refreshes with one token at most one rotates it (across instances too).
+    pub async fn refresh(&self, presented: String, next: Successor) -> Result<Refreshed, Error> {
+        match self.submit(Write::Refresh { presented, next }).await? {
+            Written::Refreshed(refreshed) => Ok(refreshed),
+            Written::Inserted(_) => Err(Error::internal("a refresh was answered as an insert")),
+        }
     }
 
-    async fn submit(&self, write: Write) -> Result<Option<i64>, Error> {
+    async fn submit(&self, write: Write) -> Result<Written, Error> {
         let Some(queue) = &self.queue else {
-            return Ok(apply_alone(&self.writer, write).await?);
+            return Ok(apply_alone(&self.writer, &write).await?);
         };
         let (reply, answer) = oneshot::channel();
         let gone = || Error::Unavailable(DbErr::Custom("the database writer has stopped".into()));
@@ -192,37 +291,19 @@ fn sqlite_file_options(
 
 /// Applies one write in a transaction of its own: on an in-memory SQLite database, and on
 /// PostgreSQL for the writes of a group that failed.
-async fn apply_alone(db: &DatabaseConnection, write: Write) -> Result<Option<i64>, DbErr> {
-    match write {
-        // One statement: its own transaction, one round trip.
-        Write::Insert(new) => insert(db, &new).await.map(Some),
-        Write::Rotate { old, new } if db.get_database_backend() == DbBackend::Postgres => {
-            rotate_postgres(db, old, &new).await
-        }
-        write => {
-            let txn = db.begin().await?;
-            let result = apply(&txn, write).await?;
-            if result.is_some() {
-                txn.commit().await?;
-            } else {
-                txn.rollback().await?;
-            }
-            Ok(result)
-        }
-    }
+async fn apply_alone(db: &DatabaseConnection, write: &Write) -> Result<Written, DbErr> {
+    let txn = db.begin().await?;
+    let written = apply_one(&txn, write).await?;
+    txn.commit().await?;
+    Ok(written)
 }
 
-/// Applies one write inside a transaction.
-async fn apply(db: &impl ConnectionTrait, write: Write) -> Result<Option<i64>, DbErr> {
-    match write {
-        Write::Insert(new) => insert(db, &new).await.map(Some),
-        Write::Rotate { old, new } => {
-            let Some(id) = insert_successor(db, old, &new).await? else {
-                return Ok(None);
-            };
-            Ok(claim(db, old, id, new.issued_at).await?.then_some(id))
-        }
-    }
+/// [`apply_group`] for a single write.
+async fn apply_one(db: &impl ConnectionTrait, write: &Write) -> Result<Written, DbErr> {
+    apply_group(db, &[write])
+        .await?
+        .pop()
+        .ok_or_else(|| DbErr::Custom("a write gave no result".into()))
 }
 
 /// The columns of a new token, in the order of [`token_values`].
@@ -263,150 +344,48 @@ fn sample_token() -> NewToken {
     }
 }
 
-fn insert_query(backend: DbBackend, new: &NewToken) -> Statement {
-    let insert = Query::insert()
-        .into_table(refresh_token::Entity)
-        .columns(TOKEN_COLUMNS)
-        .values_panic(token_values(new).map(Expr::val))
-        .returning_col(refresh_token::Column::Id)
-        .to_owned();
-    StatementBuilder::build(&insert, &backend)
-}
-static INSERT: CachedSql = CachedSql::new(|backend| insert_query(backend, &sample_token()));
-
-/// Stores a new token; gives its id.
-async fn insert(db: &impl ConnectionTrait, new: &NewToken) -> Result<i64, DbErr> {
-    let stmt = INSERT.bind(db.get_database_backend(), token_values(new));
-    returned_id(db.query_one_raw(stmt).await?)
-}
-
-/// `old`'s successor, inserted only while `old` is live (not revoked), in one statement:
-/// a rotation that lost writes nothing.
-fn successor_query(backend: DbBackend, old: i64, new: &NewToken) -> Statement {
-    let live = Query::select()
-        .expr(Expr::Constant(1.into()))
-        .from(refresh_token::Entity)
-        .and_where(refresh_token::Column::Id.eq(old))
-        .and_where(is_live())
-        .to_owned();
-    let row = Query::select()
-        .exprs(token_values(new).map(Expr::val))
-        .and_where(Expr::exists(live))
-        .to_owned();
-    let insert = Query::insert()
-        .into_table(refresh_token::Entity)
-        .columns(TOKEN_COLUMNS)
-        .select_from(row)
-        .expect("as many values as columns")
-        .returning_col(refresh_token::Column::Id)
-        .to_owned();
-    StatementBuilder::build(&insert, &backend)
-}
-static SUCCESSOR: CachedSql =
-    CachedSql::new(|backend| successor_query(backend, 0, &sample_token()));
-
-async fn insert_successor(
-    db: &impl ConnectionTrait,
-    old: i64,
-    new: &NewToken,
-) -> Result<Option<i64>, DbErr> {
-    let values = token_values(new).into_iter().chain([old.into()]);
-    let stmt = SUCCESSOR.bind(db.get_database_backend(), values);
-    db.query_one_raw(stmt).await?.map(|row| returned_id(Some(row))).transpose()
-}
-
-/// Revokes `old` and links it to its successor `id`, if `old` is still live: whether it was.
-fn claim_query(backend: DbBackend, old: i64, id: i64, now: i64) -> Statement {
-    refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::RevokedAt, Expr::val(now))
-        .col_expr(refresh_token::Column::RotatedIntoId, Expr::val(id))
-        .filter(refresh_token::Column::Id.eq(old))
-        .filter(refresh_token::Column::RevokedAt.is_null())
+/// The tokens stored as `hashes` that exist, as [`Presented`].
+fn presented_query(backend: DbBackend, hashes: &[&str]) -> Statement {
+    use refresh_token::Column as T;
+    let owner = refresh_token::Entity::belongs_to(customer::Entity)
+        .from(T::CustomerId)
+        .to(customer::Column::Id)
+        .into();
+    refresh_token::Entity::find()
+        .select_only()
+        .columns([T::Id, T::TokenHash, T::FamilyId, T::CompanyUserId, T::ExpiresAt])
+        .columns([T::RevokedAt, T::RotatedIntoId, T::CustomerId])
+        .column(customer::Column::CustomerReference)
+        .column_as(customer::Column::IsActive, "customer_active")
+        .column(customer::Column::RevokedRefreshTokensThrough)
+        .expr_as(
+            Expr::case(
+                Expr::col(T::CompanyUserId.as_column_ref()).is_null(),
+                membership::default_uuid_of(backend, Expr::col(T::CustomerId.as_column_ref())),
+            )
+            .finally(membership::usable_uuid_by_id(
+                Expr::col(T::CustomerId.as_column_ref()),
+                Expr::col(T::CompanyUserId.as_column_ref()),
+            )),
+            "member",
+        )
+        .join(JoinType::InnerJoin, owner)
+        .filter(T::TokenHash.is_in(hashes.iter().copied()))
         .build(backend)
 }
-static CLAIM: CachedSql = CachedSql::new(|backend| claim_query(backend, 0, 0, 0));
+static PRESENTED: SizedSql = SizedSql::new(|backend, n| presented_query(backend, &vec![""; n]));
 
-async fn claim(db: &impl ConnectionTrait, old: i64, id: i64, now: i64) -> Result<bool, DbErr> {
-    let stmt = CLAIM.bind(db.get_database_backend(), [now.into(), id.into(), old.into()]);
-    Ok(db.execute_raw(stmt).await?.rows_affected() == 1)
-}
-
-/// A token is live while revoked neither by itself (`revoked_at`) nor with all of its
-/// customer's tokens (`customer.revoked_refresh_tokens_through`, see `Sessions::revoke_all`).
-/// Checked where a rotation claims the token, so a rotation that read the token before
-/// "revoke all" committed cannot go through after it.
-fn is_live() -> Expr {
-    use customer::Column as C;
-    use refresh_token::Column as T;
-    let revoked_with_all = Query::select()
-        .expr(Expr::Constant(1.into()))
-        .from(customer::Entity)
-        .and_where(
-            Expr::col((customer::Entity, C::Id)).equals((refresh_token::Entity, T::CustomerId)),
-        )
-        .and_where(
-            Expr::col((customer::Entity, C::RevokedRefreshTokensThrough))
-                .gte(Expr::col((refresh_token::Entity, T::Id))),
-        )
-        .to_owned();
-    T::RevokedAt.is_null().and(Expr::exists(revoked_with_all).not())
-}
-
-/// A rotation on PostgreSQL in one statement (its own transaction, one round trip instead of
-/// four). The successor's id is drawn from the sequence first, so one UPDATE revokes `old`
-/// and links it, and the successor is inserted only if that UPDATE claimed `old`.
-/// Concurrent rotations of one token wait for the first one's row lock, then find `old`
-/// revoked: they claim nothing and insert nothing. The customer's row is locked (`owner`)
-/// and its "revoke all" mark read from that lock, so a "revoke all" running meanwhile is
-/// either seen or waits for this commit (see [`live_query`]). (`rotated_into_id` has no
-/// foreign key, so linking to the row inserted later in the statement is fine.)
-const ROTATE_POSTGRES: &str = "\
-WITH owner AS (SELECT \"revoked_refresh_tokens_through\" AS through FROM \"customer\" \
-WHERE \"id\" = (SELECT \"customer_id\" FROM \"refresh_token\" WHERE \"id\" = $2) FOR SHARE), \
-successor AS (SELECT nextval(pg_get_serial_sequence('refresh_token', 'id')) AS id), \
-claimed AS (\
-UPDATE \"refresh_token\" SET \"revoked_at\" = $1, \"rotated_into_id\" = (SELECT id FROM successor) \
-WHERE \"id\" = $2 AND \"revoked_at\" IS NULL \
-AND EXISTS (SELECT 1 FROM owner WHERE through IS NULL OR through < $2) \
-RETURNING \"rotated_into_id\") \
-INSERT INTO \"refresh_token\" (\"id\", \"token_hash\", \"family_id\", \"customer_id\", \
-\"company_user_id\", \"scopes\", \"client_id\", \"issued_at\", \"expires_at\") \
-SELECT \"rotated_into_id\", $3, $4, $5, $6, $7, $8, $9, $10 FROM claimed RETURNING \"id\"";
-
-/// See [`ROTATE_POSTGRES`]: the successor's id, or `None` when another rotation won.
-async fn rotate_postgres(
-    db: &DatabaseConnection,
-    old: i64,
-    new: &NewToken,
-) -> Result<Option<i64>, DbErr> {
-    let values = [new.issued_at.into(), old.into()].into_iter().chain(token_values(new));
-    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, ROTATE_POSTGRES, values);
-    db.query_one_raw(stmt).await?.map(|row| returned_id(Some(row))).transpose()
-}
-
-fn returned_id(row: Option<QueryResult>) -> Result<i64, DbErr> {
-    row.ok_or_else(|| DbErr::RecordNotInserted)?.try_get_by_index(0)
-}
-
-/// Which of `n` tokens are live (not revoked): their ids.
+/// On PostgreSQL, which of `n` tokens are live (not revoked): their ids, locked.
 ///
-/// On PostgreSQL the tokens found live are locked until the group commits (`FOR UPDATE`, in
-/// the order of their ids, as every group takes them), and so are their customers' rows
-/// (`FOR SHARE`). A rotation of one of them by another instance waits for the commit, then
-/// finds it revoked. A "revoke all" locks the customer first: it waits for the commit, then
-/// sees the group's new tokens; a group that comes after it waits for it, then reads the
-/// customer's new mark (a locked row is read again as committed, with the join's condition).
-fn live_query(backend: DbBackend, olds: &[i64]) -> Statement {
+/// The tokens found live are locked until the group commits (`FOR UPDATE`, in the order of
+/// their ids, as every group takes them), and so are their customers' rows (`FOR SHARE`). A
+/// rotation of one of them by another instance waits for the commit, then finds it revoked.
+/// A "revoke all" locks the customer first: it waits for the commit, then sees the group's
+/// new tokens; a group that comes after it waits for it, then reads the customer's new mark
+/// (a locked row is read again as committed, with the join's condition).
+fn live_query(olds: &[i64]) -> Statement {
     use customer::Column as C;
     use refresh_token::Column as T;
-    if backend != DbBackend::Postgres {
-        return refresh_token::Entity::find()
-            .select_only()
-            .column(T::Id)
-            .filter(T::Id.is_in(olds.iter().copied()))
-            .filter(is_live())
-            .build(backend);
-    }
     let token = |column: T| Expr::col((refresh_token::Entity, column));
     let through = Expr::col((customer::Entity, C::RevokedRefreshTokensThrough));
     let select = Query::select()
@@ -422,11 +401,11 @@ fn live_query(backend: DbBackend, olds: &[i64]) -> Statement {
         .order_by((refresh_token::Entity, T::Id), Order::Asc)
         .lock_with_tables(LockType::Update, [refresh_token::Entity])
         .to_owned();
-    let mut stmt = StatementBuilder::build(&select, &backend);
+    let mut stmt = StatementBuilder::build(&select, &DbBackend::Postgres);
     stmt.sql.push_str(" FOR SHARE OF \"customer\"");
     stmt
 }
-static LIVE: SizedSql = SizedSql::new(|backend, n| live_query(backend, &vec![0; n]));
+static LIVE: SizedSql = SizedSql::new(|_, n| live_query(&vec![0; n]));
 
 /// Inserts `news`; gives each row's id with its hash (RETURNING gives rows in no set order).
 fn insert_many_query(backend: DbBackend, news: &[&NewToken]) -> Statement {
@@ -480,45 +459,82 @@ fn claim_many_values(claims: &[Claim]) -> Vec<Value> {
     revoked.chain(linked).chain(claims.iter().map(|c| c.old.into())).collect()
 }
 
-/// Applies a group of writes with multi-row statements (see the module documentation):
-/// each write's result, or the first error (the caller rolls the group back).
-async fn apply_group(
+/// A write of a group, once its presented token is known.
+enum Plan<'a> {
+    Insert(&'a NewToken),
+    Rotate(&'a Presented, NewToken),
+    Done(Refreshed),
+}
+
+/// The tokens presented by the refreshes among `writes`, by stored form: one multi-row read.
+async fn read_presented(
     db: &impl ConnectionTrait,
     writes: &[&Write],
-) -> Result<Vec<Option<i64>>, DbErr> {
-    let backend = db.get_database_backend();
-    // The tokens to rotate that are live now. Nothing else writes them until the commit:
-    // on SQLite this is the only writer, on PostgreSQL this read locks them.
-    let olds: Vec<i64> = writes
+) -> Result<HashMap<String, Presented>, DbErr> {
+    let hashes: Vec<&str> = writes
         .iter()
         .filter_map(|w| match w {
-            Write::Rotate { old, .. } => Some(*old),
+            Write::Refresh { presented, .. } => Some(presented.as_str()),
             Write::Insert(_) => None,
         })
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut live = HashSet::with_capacity(olds.len());
-    for chunk in SizedSql::split(&olds) {
-        let stmt = LIVE.bind(backend, chunk.len(), chunk.iter().map(|id| Value::from(*id)));
+    let mut found = HashMap::with_capacity(hashes.len());
+    let backend = db.get_database_backend();
+    for chunk in SizedSql::split(&hashes) {
+        let stmt = PRESENTED.bind(backend, chunk.len(), chunk.iter().map(|h| Value::from(*h)));
         for row in db.query_all_raw(stmt).await? {
-            live.insert(row.try_get_by_index::<i64>(0)?);
+            let token = Presented::from_query_result(&row, "")?;
+            found.insert(token.token_hash.clone(), token);
         }
     }
-    // Every new token: the inserts, and the successors of the first rotation of each live
-    // token (a later rotation of the same token lost to it).
-    let mut rows = Vec::with_capacity(writes.len());
-    let mut rotations = Vec::new();
-    for write in writes {
-        match write {
-            Write::Insert(new) => rows.push(new),
-            Write::Rotate { old, new } if live.remove(old) => {
-                rotations.push((*old, new.token_hash.as_str(), new.issued_at));
-                rows.push(new);
+    Ok(found)
+}
+
+/// Applies a group of writes with multi-row statements (see the module documentation):
+/// each write's result, or the first error (the caller rolls the group back).
+async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec<Written>, DbErr> {
+    let backend = db.get_database_backend();
+    let found = read_presented(db, writes).await?;
+    // Which of them are live. On SQLite what was just read: nothing else writes until the
+    // commit. On PostgreSQL they are read again, locked (see `live_query`).
+    let mut live: HashSet<i64> =
+        found.values().filter(|t| t.revoked_at.is_none()).map(|t| t.id).collect();
+    if backend == DbBackend::Postgres {
+        let ids: Vec<i64> = live.drain().collect();
+        for chunk in SizedSql::split(&ids) {
+            let stmt = LIVE.bind(backend, chunk.len(), chunk.iter().map(|id| Value::from(*id)));
+            for row in db.query_all_raw(stmt).await? {
+                live.insert(row.try_get_by_index::<i64>(0)?);
             }
-            Write::Rotate { .. } => {}
         }
     }
+    // Every new token: the inserts, and the successors of the first refresh of each live
+    // token that may be rotated (a later refresh of the same token lost to it, and so did
+    // one of a token no longer live).
+    let plans: Vec<Plan> = writes
+        .iter()
+        .map(|write| match write {
+            Write::Insert(new) => Plan::Insert(new),
+            Write::Refresh { presented, next } => match found.get(presented) {
+                None => Plan::Done(Refreshed::Unknown),
+                Some(old) if !old.rotatable(next.issued_at) => {
+                    Plan::Done(Refreshed::Refused(old.clone()))
+                }
+                Some(old) if live.remove(&old.id) => Plan::Rotate(old, next.row_after(old)),
+                Some(_) => Plan::Done(Refreshed::Lost),
+            },
+        })
+        .collect();
+    let rows: Vec<&NewToken> = plans
+        .iter()
+        .filter_map(|plan| match plan {
+            Plan::Insert(new) => Some(*new),
+            Plan::Rotate(_, new) => Some(new),
+            Plan::Done(_) => None,
+        })
+        .collect();
     let mut ids: HashMap<String, i64> = HashMap::with_capacity(rows.len());
     for chunk in SizedSql::split(&rows) {
         let values = chunk.iter().flat_map(|new| token_values(new));
@@ -526,10 +542,15 @@ async fn apply_group(
             ids.insert(row.try_get_by_index(1)?, row.try_get_by_index(0)?);
         }
     }
-    let id_of = |hash: &str| ids.get(hash).copied().ok_or(DbErr::RecordNotInserted);
-    let claims = rotations
+    let id_of =
+        |new: &NewToken| ids.get(new.token_hash.as_str()).copied().ok_or(DbErr::RecordNotInserted);
+    let claims = plans
         .iter()
-        .map(|&(old, hash, now)| Ok(Claim { old, new: id_of(hash)?, now }))
+        .filter_map(|plan| match plan {
+            Plan::Rotate(old, new) => Some((old.id, new)),
+            _ => None,
+        })
+        .map(|(old, new)| Ok(Claim { old, new: id_of(new)?, now: new.issued_at }))
         .collect::<Result<Vec<_>, DbErr>>()?;
     for chunk in SizedSql::split(&claims) {
         let stmt = CLAIM_MANY.bind(backend, chunk.len(), claim_many_values(chunk));
@@ -541,11 +562,14 @@ async fn apply_group(
             return Err(DbErr::Custom(format!("{claimed} of {} tokens claimed", chunk.len())));
         }
     }
-    writes
-        .iter()
-        .map(|write| match write {
-            Write::Insert(new) => id_of(&new.token_hash).map(Some),
-            Write::Rotate { new, .. } => Ok(ids.get(&new.token_hash).copied()),
+    plans
+        .into_iter()
+        .map(|plan| match plan {
+            Plan::Insert(new) => id_of(new).map(Written::Inserted),
+            Plan::Rotate(old, new) => {
+                Ok(Written::Refreshed(Refreshed::Rotated(old.clone(), id_of(&new)?)))
+            }
+            Plan::Done(refreshed) => Ok(Written::Refreshed(refreshed)),
         })
         .collect()
 }
@@ -599,7 +623,7 @@ async fn group_commits(writer: DatabaseConnection, mut queue: mpsc::Receiver<(Wr
 async fn commit_group(
     writer: &DatabaseConnection,
     batch: &mut Vec<(Write, Reply)>,
-) -> Vec<(Reply, Result<Option<i64>, Error>)> {
+) -> Vec<(Reply, Result<Written, Error>)> {
     let txn = match writer.begin().await {
         Ok(txn) => txn,
         Err(e) => return fail_all(batch.drain(..).map(|(_, reply)| reply).collect(), &e),
@@ -631,67 +655,52 @@ async fn commit_group(
 async fn commit_alone(
     writer: &DatabaseConnection,
     batch: &mut Vec<(Write, Reply)>,
-) -> Vec<(Reply, Result<Option<i64>, Error>)> {
+) -> Vec<(Reply, Result<Written, Error>)> {
     let mut results = Vec::with_capacity(batch.len());
     for (write, reply) in batch.drain(..) {
-        results.push((reply, apply_alone(writer, write).await.map_err(Error::from)));
+        results.push((reply, apply_alone(writer, &write).await.map_err(Error::from)));
     }
     results
 }
 
-/// [`commit_group`] on SQLite, one write at a time: a write that fails fails only its
+/// [`commit_group`] on SQLite, one write at a time, each in a savepoint of the group's
+/// transaction: a write that fails is rolled back to its savepoint and fails only its
 /// caller.
 async fn commit_each(
     writer: &DatabaseConnection,
     batch: &mut Vec<(Write, Reply)>,
-) -> Vec<(Reply, Result<Option<i64>, Error>)> {
+) -> Vec<(Reply, Result<Written, Error>)> {
     let txn = match writer.begin().await {
         Ok(txn) => txn,
         Err(e) => return fail_all(batch.drain(..).map(|(_, reply)| reply).collect(), &e),
     };
     let mut results = Vec::with_capacity(batch.len());
-    // Set when the group must be rolled back as a whole.
-    let mut broken = None;
     for (write, reply) in batch.drain(..) {
-        let result = match write {
-            _ if broken.is_some() => Ok(None),
-            // One statement: a failed one leaves nothing behind.
-            Write::Insert(new) => insert(&txn, &new).await.map(Some),
-            // The successor goes in only while `old` is live (one statement), then `old` is
-            // claimed. Nothing else writes in between (this is the only writer), so the
-            // claim cannot lose; should it fail anyway, the successor would stay with its
-            // predecessor live: the whole group is rolled back instead.
-            Write::Rotate { old, new } => match insert_successor(&txn, old, &new).await {
-                Ok(Some(id)) => match claim(&txn, old, id, new.issued_at).await {
-                    Ok(true) => Ok(Some(id)),
-                    Ok(false) => {
-                        broken =
-                            Some(DbErr::Custom(format!("token {old} changed under the writer")));
-                        Ok(None)
-                    }
-                    Err(e) => {
-                        broken = Some(e);
-                        Ok(None)
-                    }
-                },
-                other => other,
-            },
+        // The outer error: the savepoint could not be set, released or rolled back, so the
+        // group's transaction is in doubt and cannot commit.
+        let outcome = async {
+            let savepoint = txn.begin().await?;
+            match apply_one(&savepoint, &write).await {
+                Ok(written) => savepoint.commit().await.map(|()| Ok(written)),
+                Err(e) => savepoint.rollback().await.map(|()| Err(e)),
+            }
         };
-        results.push((reply, result));
-    }
-    let replies = |results: Vec<(Reply, _)>| results.into_iter().map(|(reply, _)| reply).collect();
-    if let Some(e) = broken {
-        let _ = txn.rollback().await;
-        return fail_all(replies(results), &e);
+        match outcome.await {
+            Ok(result) => results.push((reply, result.map_err(Error::from))),
+            Err(broken) => {
+                let replies = results.into_iter().map(|(reply, _)| reply).chain([reply]);
+                return fail_all(replies.collect(), &broken);
+            }
+        }
     }
     if let Err(e) = txn.commit().await {
-        return fail_all(replies(results), &e);
+        return fail_all(results.into_iter().map(|(reply, _)| reply).collect(), &e);
     }
-    results.into_iter().map(|(reply, result)| (reply, result.map_err(Error::from))).collect()
+    results
 }
 
 /// The same error for every caller of a group that did not commit.
-fn fail_all(replies: Vec<Reply>, err: &DbErr) -> Vec<(Reply, Result<Option<i64>, Error>)> {
+fn fail_all(replies: Vec<Reply>, err: &DbErr) -> Vec<(Reply, Result<Written, Error>)> {
     tracing::error!(error = %err, writes = replies.len(), "a group of token writes failed");
     let unavailable = crate::error::is_unavailable(err);
     let message = err.to_string();
@@ -711,42 +720,11 @@ fn fail_all(replies: Vec<Reply>, err: &DbErr) -> Vec<(Reply, Result<Option<i64>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::sql::tests::{assert_same, assert_same_sized};
-
-    #[test]
-    fn cached_statements_match_a_fresh_rendering() {
-        let new = NewToken {
-            token_hash: "hash".into(),
-            family_id: Uuid::new_v4(),
-            customer_id: 7,
-            company_user_id: None,
-            scopes: "customer",
-            client_id: "frontend".into(),
-            issued_at: 100,
-            expires_at: 200,
-        };
-        assert_same(&INSERT, &token_values(&new), |b| insert_query(b, &new));
-        let successor: Vec<Value> = token_values(&new).into_iter().chain([5i64.into()]).collect();
-        assert_same(&SUCCESSOR, &successor, |b| successor_query(b, 5, &new));
-        assert_same(&CLAIM, &[100i64.into(), 9i64.into(), 5i64.into()], |b| {
-            claim_query(b, 5, 9, 100)
-        });
-    }
-
-    #[test]
-    fn the_postgres_rotation_inserts_the_columns_of_a_new_token() {
-        use sea_orm::Iden;
-        let names: Vec<String> =
-            TOKEN_COLUMNS.iter().map(|c| format!("\"{}\"", c.to_string())).collect();
-        let list = format!("(\"id\", {})", names.join(", "));
-        assert!(ROTATE_POSTGRES.contains(&list), "{ROTATE_POSTGRES}\n{list}");
-        // $1 and $2 are the claim's; the token's values follow, in TOKEN_COLUMNS' order.
-        assert!(ROTATE_POSTGRES.contains("$3, $4, $5, $6, $7, $8, $9, $10 FROM claimed"));
-    }
+    use crate::service::sql::tests::assert_same_sized;
 
     #[test]
     fn on_postgres_the_live_tokens_and_their_customers_are_locked_in_order() {
-        let sql = live_query(DbBackend::Postgres, &[3, 1, 2]).sql;
+        let sql = live_query(&[3, 1, 2]).sql;
         assert!(
             sql.ends_with(
                 "ORDER BY \"refresh_token\".\"id\" ASC \
@@ -756,8 +734,47 @@ mod tests {
         );
         // The customer's mark is a condition of the join, read again on a locked row.
         assert!(sql.contains("INNER JOIN \"customer\""), "{sql}");
-        let sqlite = live_query(DbBackend::Sqlite, &[3, 1, 2]).sql;
-        assert!(!sqlite.contains("FOR "), "{sqlite}");
+    }
+
+    #[test]
+    fn a_token_may_be_rotated_only_while_live_unexpired_and_its_membership_usable() {
+        let token = Presented {
+            id: 10,
+            token_hash: "hash".into(),
+            family_id: Uuid::nil(),
+            company_user_id: None,
+            expires_at: 100,
+            revoked_at: None,
+            rotated_into_id: None,
+            customer_id: 1,
+            customer_reference: "DE--1".into(),
+            customer_active: true,
+            revoked_refresh_tokens_through: None,
+            member: None,
+        };
+        assert!(token.rotatable(99), "a customer token needs no membership");
+        assert!(!token.rotatable(100), "expired");
+        assert!(!Presented { revoked_at: Some(50), ..token.clone() }.rotatable(99));
+        assert!(!Presented { customer_active: false, ..token.clone() }.rotatable(99));
+        let through = |id| Presented { revoked_refresh_tokens_through: Some(id), ..token.clone() };
+        assert!(!through(10).rotatable(99), "revoked with all of its customer's tokens");
+        assert!(through(9).rotatable(99), "issued after a revoke-all");
+        let company_user = Presented { company_user_id: Some(3), ..token.clone() };
+        assert!(!company_user.rotatable(99), "its membership is no longer usable");
+        let member = Some(Uuid::nil());
+        assert!(Presented { member, ..company_user.clone() }.rotatable(99));
+        let successor = Successor {
+            token_hash: "next".into(),
+            client_id: "frontend".into(),
+            issued_at: 99,
+            expires_at: 199,
+        };
+        let row = successor.row_after(&company_user);
+        assert_eq!(
+            (row.customer_id, row.company_user_id, row.scopes),
+            (1, Some(3), "company_user")
+        );
+        assert_eq!(successor.row_after(&token).scopes, "customer");
     }
 
     #[test]
@@ -775,7 +792,13 @@ mod tests {
         for rows in [1usize, 2, 8, 64] {
             let ids: Vec<i64> = (1..=rows as i64).collect();
             let values: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
-            assert_same_sized(&LIVE, rows, &values, |b| live_query(b, &ids));
+            let locked = LIVE.bind(DbBackend::Postgres, rows, values.iter().cloned());
+            assert_eq!(locked, live_query(&ids));
+
+            let hashes: Vec<String> = ids.iter().map(|n| format!("hash {n}")).collect();
+            let hashes: Vec<&str> = hashes.iter().map(String::as_str).collect();
+            let values: Vec<Value> = hashes.iter().map(|h| (*h).into()).collect();
+            assert_same_sized(&PRESENTED, rows, &values, |b| presented_query(b, &hashes));
 
             let news: Vec<NewToken> = ids.iter().map(|n| token(*n)).collect();
             let refs: Vec<&NewToken> = news.iter().collect();

@@ -657,13 +657,21 @@ async fn concurrent_refreshes_of_many_families_rotate_each_once(db: Db, test: &s
 }
 
 /// A write that cannot be stored (here: a token of a customer that does not exist) fails
-/// its own caller only, even when it was committed in one group with others.
+/// its own caller only, even when it was committed in one group with others: inserts and
+/// refreshes beside it go through.
 async fn a_token_write_that_fails_beside_others_fails_alone(db: Db, test: &str) {
     use entity::refresh_token;
-    use glue_auth::service::token_store::{NewToken, TokenStore};
+    use glue_auth::{
+        auth::refresh_token::stored_form,
+        service::token_store::{NewToken, Refreshed, Successor, TokenStore},
+    };
     use sea_orm::{EntityTrait, PaginatorTrait};
     let Some(app) = TestApp::spawn_demo(db, test).await else { return };
     let customer = entity::customer::Entity::find().one(&app.db).await.unwrap().unwrap();
+    let mut presented = Vec::new();
+    for (email, _) in &PERSONAS[..4] {
+        presented.push(stored_form(&app.tokens_of(email).await.1));
+    }
     let store = TokenStore::open(&app.db).await.unwrap();
     let token = |n: usize, customer_id: i32| NewToken {
         token_hash: format!("{n:064x}"),
@@ -686,42 +694,62 @@ async fn a_token_write_that_fails_beside_others_fails_alone(db: Db, test: &str) 
             tokio::spawn(async move { store.insert(token(n, customer_id)).await })
         })
         .collect();
+    let refreshes: Vec<_> = presented
+        .into_iter()
+        .enumerate()
+        .map(|(n, presented)| {
+            let store = store.clone();
+            let next = Successor {
+                token_hash: format!("successor {n}"),
+                client_id: "test".into(),
+                issued_at: 1,
+                expires_at: i64::MAX,
+            };
+            tokio::spawn(async move { store.refresh(presented, next).await })
+        })
+        .collect();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     hold.rollback().await.unwrap();
     for (n, write) in writes.into_iter().enumerate() {
         let result = write.await.unwrap();
         assert_eq!(result.is_err(), n == 17, "write {n}: {result:?}");
     }
+    for refresh in refreshes {
+        let refreshed = refresh.await.unwrap().unwrap();
+        assert!(matches!(refreshed, Refreshed::Rotated(..)), "{refreshed:?}");
+    }
     let after = refresh_token::Entity::find().count(&app.db).await.unwrap();
-    assert_eq!(after - before, 39);
+    assert_eq!(after - before, 39 + 4);
+    let revoked = refresh_token::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(revoked.iter().filter(|t| t.rotated_into_id.is_some()).count(), 4);
 }
 
-/// A successor for `row`, to rotate through the token store directly.
-fn successor_of(row: &entity::refresh_token::Model) -> glue_auth::service::token_store::NewToken {
-    glue_auth::service::token_store::NewToken {
+/// A successor, to refresh through the token store directly.
+fn successor() -> glue_auth::service::token_store::Successor {
+    glue_auth::service::token_store::Successor {
         token_hash: "successor".into(),
-        family_id: row.family_id,
-        customer_id: row.customer_id,
-        company_user_id: row.company_user_id,
-        scopes: "customer",
         client_id: "test".into(),
         issued_at: 1,
         expires_at: i64::MAX,
     }
 }
 
-/// A refresh that read its token before "revoke all" committed cannot rotate it after: the
-/// rotation itself checks the customer's revocation.
+/// After "revoke all", the token store refuses to rotate the customer's earlier tokens and
+/// writes nothing; a token issued later is not affected.
 async fn a_rotation_after_revoke_all_claims_nothing(db: Db, test: &str) {
     use entity::refresh_token;
-    use glue_auth::service::token_store::TokenStore;
+    use glue_auth::{
+        auth::refresh_token::stored_form,
+        service::token_store::{Refreshed, TokenStore},
+    };
     use sea_orm::{EntityTrait, PaginatorTrait};
     let Some(app) = TestApp::spawn_demo(db, test).await else { return };
-    let (sonia, _) = app.tokens_of("sonia@acme.com").await;
-    let row = refresh_token::Entity::find().one(&app.db).await.unwrap().unwrap();
+    let (sonia, refresh) = app.tokens_of("sonia@acme.com").await;
     assert_eq!(app.delete_as("/refresh-tokens/mine", Some(&sonia)).await.status, 204);
     let store = TokenStore::open(&app.db).await.unwrap();
-    assert_eq!(store.rotate(row.id, successor_of(&row)).await.unwrap(), None);
+    let refreshed = store.refresh(stored_form(&refresh), successor()).await.unwrap();
+    let Refreshed::Refused(token) = refreshed else { panic!("{refreshed:?}") };
+    assert!(token.revoked_at.is_none() && token.revoked_refresh_tokens_through >= Some(token.id));
     assert_eq!(refresh_token::Entity::find().count(&app.db).await.unwrap(), 1);
     // A token issued after "revoke all" is not affected by it.
     let (_, later) = app.tokens_of("sonia@acme.com").await;
@@ -733,13 +761,16 @@ async fn a_rotation_after_revoke_all_claims_nothing(db: Db, test: &str) {
 /// claims nothing, rather than rotating on what it read before.
 async fn a_rotation_waits_for_a_revoke_all_in_progress_and_then_claims_nothing(db: Db, test: &str) {
     use entity::refresh_token;
-    use glue_auth::service::token_store::TokenStore;
+    use glue_auth::{
+        auth::refresh_token::stored_form,
+        service::token_store::{Refreshed, TokenStore},
+    };
     use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
     if db != Db::Postgres {
         return; // One writer on SQLite: nothing runs beside a rotation.
     }
     let Some(app) = TestApp::spawn_demo(db, test).await else { return };
-    app.tokens_of("sonia@acme.com").await;
+    let (_, refresh) = app.tokens_of("sonia@acme.com").await;
     let row = refresh_token::Entity::find().one(&app.db).await.unwrap().unwrap();
     // What `DELETE /refresh-tokens/mine` does on PostgreSQL, held open half-way.
     let revoke_all = app.db.begin().await.unwrap();
@@ -749,8 +780,8 @@ async fn a_rotation_waits_for_a_revoke_all_in_progress_and_then_claims_nothing(d
         .await
         .unwrap();
     let store = TokenStore::open(&app.db).await.unwrap();
-    let successor = successor_of(&row);
-    let rotation = tokio::spawn(async move { store.rotate(row.id, successor).await });
+    let rotation =
+        tokio::spawn(async move { store.refresh(stored_form(&refresh), successor()).await });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(!rotation.is_finished(), "the rotation went ahead beside a revoke-all in progress");
     revoke_all
@@ -761,7 +792,8 @@ async fn a_rotation_waits_for_a_revoke_all_in_progress_and_then_claims_nothing(d
         .await
         .unwrap();
     revoke_all.commit().await.unwrap();
-    assert_eq!(rotation.await.unwrap().unwrap(), None);
+    let refreshed = rotation.await.unwrap().unwrap();
+    assert!(matches!(refreshed, Refreshed::Lost), "{refreshed:?}");
     assert_eq!(refresh_token::Entity::find().count(&app.db).await.unwrap(), 1);
 }
 
