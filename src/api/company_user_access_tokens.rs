@@ -160,9 +160,9 @@ impl CompanyUserAccessTokensApi {
         }
         attributes.finish()?;
         let uuid = uuid.ok_or_else(|| Error::internal("validated uuid is missing"))?;
-        let (issued, _) = state
+        let issued = state
             .sessions
-            .company_user_session(&state.db, &caller.0, uuid)
+            .company_user_session(&caller.0, uuid)
             .await?
             .ok_or(Error::CompanyUserAuthenticationFailed)?;
         tracing::info!(

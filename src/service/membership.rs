@@ -4,19 +4,20 @@
 //! These queries run on every company-user token, refresh and `GET /company-users/mine`:
 //! their SQL is rendered once ([`CachedSql`]).
 
+use std::collections::HashMap;
+
 use entity::{company, company_user, customer};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, RelationTrait, Select, Statement,
+    QuerySelect, QueryTrait, RelationTrait, Select, Statement, Value,
     sea_query::{Expr, ExprTrait, SubQueryStatement},
 };
 use uuid::Uuid;
 
-use super::sql::{CachedSql, equals_constant};
+use super::sql::{CachedSql, SizedSql, equals_constant};
 
-/// Active memberships of active customers in approved, active companies, of `customer`: a
-/// value, or a column of an outer query.
-fn usable(customer: impl Into<Expr>) -> Select<company_user::Entity> {
+/// Active memberships of active customers in approved, active companies.
+fn usable_of_anyone() -> Select<company_user::Entity> {
     company_user::Entity::find()
         .join(JoinType::InnerJoin, company_user::Relation::Company.def())
         .join(JoinType::InnerJoin, company_user::Relation::Customer.def())
@@ -24,6 +25,11 @@ fn usable(customer: impl Into<Expr>) -> Select<company_user::Entity> {
         .filter(equals_constant(company::Column::IsActive, true))
         .filter(equals_constant(company::Column::Status, "approved"))
         .filter(equals_constant(customer::Column::IsActive, true))
+}
+
+/// The usable memberships of `customer`: a value, or a column of an outer query.
+fn usable(customer: impl Into<Expr>) -> Select<company_user::Entity> {
+    usable_of_anyone()
         .filter(Expr::col(company_user::Column::CustomerId.as_column_ref()).eq(customer))
 }
 
@@ -105,10 +111,47 @@ pub async fn usable_memberships(
     company_user::Entity::find().from_raw_sql(stmt).all(db).await
 }
 
+/// A usable membership, as a company-user token is stored with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usable {
+    pub id: i32,
+    pub customer_id: i32,
+}
+
+fn usable_ids_query(backend: DbBackend, uuids: &[Uuid]) -> Statement {
+    use company_user::Column as U;
+    usable_of_anyone()
+        .select_only()
+        .columns([U::Uuid, U::Id, U::CustomerId])
+        .filter(U::Uuid.is_in(uuids.iter().copied()))
+        .build(backend)
+}
+static USABLE_IDS: SizedSql =
+    SizedSql::new(|backend, n| usable_ids_query(backend, &vec![Uuid::nil(); n]));
+
+/// Which of the memberships `uuids` are usable, whoever's they are (for the token store's
+/// groups: one read for many company-user tokens). Each caller checks the customer.
+pub async fn usable_ids(
+    db: &impl ConnectionTrait,
+    uuids: &[Uuid],
+) -> Result<HashMap<Uuid, Usable>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut found = HashMap::with_capacity(uuids.len());
+    for chunk in SizedSql::split(uuids) {
+        let stmt = USABLE_IDS.bind(backend, chunk.len(), chunk.iter().map(|u| Value::from(*u)));
+        for row in db.query_all_raw(stmt).await? {
+            let usable =
+                Usable { id: row.try_get_by_index(1)?, customer_id: row.try_get_by_index(2)? };
+            found.insert(row.try_get_by_index(0)?, usable);
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::sql::tests::assert_same;
+    use crate::service::sql::tests::{assert_same, assert_same_sized};
 
     #[test]
     fn cached_statements_match_a_fresh_rendering() {
@@ -116,5 +159,10 @@ mod tests {
         assert_same(&DEFAULT, &[7.into()], |b| default_query(b, 7));
         assert_same(&BY_UUID, &[7.into(), uuid.into()], |b| by_uuid_query(b, 7, uuid));
         assert_same(&ALL, &[7.into()], |b| all_query(b, 7));
+        for rows in [1usize, 4] {
+            let uuids: Vec<Uuid> = (0..rows).map(|_| Uuid::new_v4()).collect();
+            let values: Vec<Value> = uuids.iter().map(|u| (*u).into()).collect();
+            assert_same_sized(&USABLE_IDS, rows, &values, |b| usable_ids_query(b, &uuids));
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use entity::{company_user, customer, refresh_token};
+use entity::{customer, refresh_token};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QuerySelect, Statement, TransactionTrait,
@@ -68,20 +68,19 @@ pub struct Issued {
 }
 
 impl Sessions {
-    /// A new refresh token of `family`: its secret and the row to store.
+    /// A new refresh token of a new family: its secret and the row to store (for a
+    /// company-user token, the token store sets the row's company user).
     fn new_refresh_token(
         &self,
-        family: Uuid,
         identity: &Identity,
-        company_user_id: Option<i32>,
         now: i64,
     ) -> Result<(String, NewToken), Error> {
         let minted = mint()?;
         let row = NewToken {
             token_hash: minted.stored,
-            family_id: family,
+            family_id: Uuid::new_v4(),
             customer_id: identity.customer_id,
-            company_user_id,
+            company_user_id: None,
             scopes: identity.kind.scope(),
             client_id: self.client_id.clone(),
             issued_at: now,
@@ -90,26 +89,28 @@ impl Sessions {
         Ok((minted.token, row))
     }
 
-    fn access_token(&self, identity: &Identity, now: i64) -> Result<String, Error> {
-        self.tokens.issue(identity, now).map_err(Error::internal)
-    }
-
-    /// Starts a new token family for `identity`.
-    pub async fn start(
+    /// What the client gets once `refresh_token` is stored: with an access token for
+    /// `identity`.
+    fn issued(
         &self,
-        identity: Identity,
-        company_user_id: Option<i32>,
+        identity: &Identity,
+        refresh_token: String,
+        now: i64,
     ) -> Result<Issued, Error> {
-        let now = self.clock.now();
-        let (refresh_token, row) =
-            self.new_refresh_token(Uuid::new_v4(), &identity, company_user_id, now)?;
-        self.store.insert(row).await?;
         Ok(Issued {
-            access_token: self.access_token(&identity, now)?,
+            access_token: self.tokens.issue(identity, now).map_err(Error::internal)?,
             refresh_token,
             expires_in: self.tokens.lifetime(),
             company_user: identity.company_user,
         })
+    }
+
+    /// Starts a new token family for a customer token.
+    async fn start(&self, identity: Identity) -> Result<Issued, Error> {
+        let now = self.clock.now();
+        let (refresh_token, row) = self.new_refresh_token(&identity, now)?;
+        self.store.insert(row).await?;
+        self.issued(&identity, refresh_token, now)
     }
 
     /// The identity of a customer token: the customer with its default company user.
@@ -175,7 +176,7 @@ impl Sessions {
                     customer = %customer.customer_reference,
                     "login"
                 );
-                self.start(identity, None).await
+                self.start(identity).await
             }
             _ => {
                 throttle::record_failure(self.store.writer(), &subjects, now, self.throttle)
@@ -228,12 +229,7 @@ impl Sessions {
             customer = %identity.customer_reference,
             "refresh token rotated"
         );
-        Ok(Issued {
-            access_token: self.access_token(&identity, now)?,
-            refresh_token: minted.token,
-            expires_in: self.tokens.lifetime(),
-            company_user: identity.company_user,
-        })
+        self.issued(&identity, minted.token, now)
     }
 
     /// Revokes every live token of the family of `reused`, a rotated token presented again:
@@ -303,24 +299,26 @@ impl Sessions {
         Ok(())
     }
 
-    /// Starts a company-user session for the caller's membership `uuid` (spec §3.2).
+    /// Starts a company-user session for the caller's membership `uuid` (spec §3.2), if that
+    /// membership is the caller's customer's and usable: the token store checks it in the
+    /// transaction that stores the refresh token (one round trip for both).
     pub async fn company_user_session(
         &self,
-        db: &impl ConnectionTrait,
         caller: &Identity,
         uuid: Uuid,
-    ) -> Result<Option<(Issued, company_user::Model)>, Error> {
-        let Some(member) = membership::usable_by_uuid(db, caller.customer_id, uuid).await? else {
-            return Ok(None);
-        };
+    ) -> Result<Option<Issued>, Error> {
+        let now = self.clock.now();
         let identity = Identity {
             customer_id: caller.customer_id,
             customer_reference: caller.customer_reference.clone(),
-            company_user: Some(member.uuid),
+            company_user: Some(uuid),
             kind: TokenKind::CompanyUser,
         };
-        let issued = self.start(identity, Some(member.id)).await?;
-        Ok(Some((issued, member)))
+        let (refresh_token, row) = self.new_refresh_token(&identity, now)?;
+        if self.store.insert_for_member(uuid, row).await?.is_none() {
+            return Ok(None);
+        }
+        self.issued(&identity, refresh_token, now).map(Some)
     }
 }
 

@@ -169,6 +169,10 @@ pub enum Refreshed {
 enum Write {
     /// Insert a token.
     Insert(NewToken),
+    /// Insert a token of the company user `member`, if that membership is the token's
+    /// customer's and usable (`membership::usable_ids`); the row's `company_user_id` is
+    /// the membership's.
+    ForMember { member: Uuid, new: NewToken },
     /// Rotate the token stored as `presented` into `next`, if it may be.
     Refresh { presented: String, next: Successor },
 }
@@ -178,6 +182,8 @@ enum Write {
 enum Written {
     /// The new token's id.
     Inserted(i64),
+    /// The new token's id, or `None` when the membership is not usable.
+    ForMember(Option<i64>),
     Refreshed(Refreshed),
 }
 
@@ -219,7 +225,21 @@ impl TokenStore {
     pub async fn insert(&self, new: NewToken) -> Result<i64, Error> {
         match self.submit(Write::Insert(new)).await? {
             Written::Inserted(id) => Ok(id),
-            Written::Refreshed(_) => Err(Error::internal("an insert was answered as a refresh")),
+            _ => Err(Error::internal("an insert was answered as another write")),
+        }
+    }
+
+    /// Stores a new token of the company user `member` (its `company_user_id` is set here)
+    /// if that membership is `new.customer_id`'s and usable, in the same transaction as the
+    /// check: its id, or `None` when the membership is not usable.
+    pub async fn insert_for_member(
+        &self,
+        member: Uuid,
+        new: NewToken,
+    ) -> Result<Option<i64>, Error> {
+        match self.submit(Write::ForMember { member, new }).await? {
+            Written::ForMember(id) => Ok(id),
+            _ => Err(Error::internal("an insert for a member was answered as another write")),
         }
     }
 
@@ -229,7 +249,7 @@ impl TokenStore {
     pub async fn refresh(&self, presented: String, next: Successor) -> Result<Refreshed, Error> {
         match self.submit(Write::Refresh { presented, next }).await? {
             Written::Refreshed(refreshed) => Ok(refreshed),
-            Written::Inserted(_) => Err(Error::internal("a refresh was answered as an insert")),
+            _ => Err(Error::internal("a refresh was answered as another write")),
         }
     }
 
@@ -462,8 +482,9 @@ fn claim_many_values(claims: &[Claim]) -> Vec<Value> {
 /// A write of a group, once its presented token is known.
 enum Plan<'a> {
     Insert(&'a NewToken),
+    ForMember(NewToken),
     Rotate(&'a Presented, NewToken),
-    Done(Refreshed),
+    Done(Written),
 }
 
 /// The tokens presented by the refreshes among `writes`, by stored form: one multi-row read.
@@ -475,7 +496,7 @@ async fn read_presented(
         .iter()
         .filter_map(|w| match w {
             Write::Refresh { presented, .. } => Some(presented.as_str()),
-            Write::Insert(_) => None,
+            Write::Insert(_) | Write::ForMember { .. } => None,
         })
         .collect::<HashSet<_>>()
         .into_iter()
@@ -497,6 +518,16 @@ async fn read_presented(
 async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec<Written>, DbErr> {
     let backend = db.get_database_backend();
     let found = read_presented(db, writes).await?;
+    let members: Vec<Uuid> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::ForMember { member, .. } => Some(*member),
+            _ => None,
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let usable = membership::usable_ids(db, &members).await?;
     // Which of them are live. On SQLite what was just read: nothing else writes until the
     // commit. On PostgreSQL they are read again, locked (see `live_query`).
     let mut live: HashSet<i64> =
@@ -517,13 +548,19 @@ async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec
         .iter()
         .map(|write| match write {
             Write::Insert(new) => Plan::Insert(new),
+            Write::ForMember { member, new } => match usable.get(member) {
+                Some(usable) if usable.customer_id == new.customer_id => {
+                    Plan::ForMember(NewToken { company_user_id: Some(usable.id), ..new.clone() })
+                }
+                _ => Plan::Done(Written::ForMember(None)),
+            },
             Write::Refresh { presented, next } => match found.get(presented) {
-                None => Plan::Done(Refreshed::Unknown),
+                None => Plan::Done(Written::Refreshed(Refreshed::Unknown)),
                 Some(old) if !old.rotatable(next.issued_at) => {
-                    Plan::Done(Refreshed::Refused(old.clone()))
+                    Plan::Done(Written::Refreshed(Refreshed::Refused(old.clone())))
                 }
                 Some(old) if live.remove(&old.id) => Plan::Rotate(old, next.row_after(old)),
-                Some(_) => Plan::Done(Refreshed::Lost),
+                Some(_) => Plan::Done(Written::Refreshed(Refreshed::Lost)),
             },
         })
         .collect();
@@ -531,7 +568,7 @@ async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec
         .iter()
         .filter_map(|plan| match plan {
             Plan::Insert(new) => Some(*new),
-            Plan::Rotate(_, new) => Some(new),
+            Plan::ForMember(new) | Plan::Rotate(_, new) => Some(new),
             Plan::Done(_) => None,
         })
         .collect();
@@ -566,10 +603,11 @@ async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec
         .into_iter()
         .map(|plan| match plan {
             Plan::Insert(new) => id_of(new).map(Written::Inserted),
+            Plan::ForMember(new) => Ok(Written::ForMember(Some(id_of(&new)?))),
             Plan::Rotate(old, new) => {
                 Ok(Written::Refreshed(Refreshed::Rotated(old.clone(), id_of(&new)?)))
             }
-            Plan::Done(refreshed) => Ok(Written::Refreshed(refreshed)),
+            Plan::Done(written) => Ok(written),
         })
         .collect()
 }
