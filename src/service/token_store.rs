@@ -14,17 +14,19 @@
 //!
 //! A group is written with a few multi-row statements, whatever its size ([`apply_group`]):
 //! one reads the tokens presented for refresh, by their stored form, with what a refresh
-//! needs of their customers and memberships ([`Presented`]); one inserts every new token;
-//! one revokes the rotated ones and links them to their successors. Of two refreshes of one
+//! needs of their customers and memberships ([`Presented`]); one reads which memberships of
+//! new company-user tokens are usable; one inserts every new token; one revokes the rotated
+//! ones and links them to their successors. Of two refreshes of one
 //! token in a group only the first goes ahead; the other lost, and writes nothing. Should a
 //! multi-row statement fail (say, a foreign key of one row), the group is rolled back and
 //! applied again one write at a time, each in a savepoint, so one bad write fails only its
 //! own caller.
 //!
 //! Each statement run through sqlx-sqlite is a round trip to the connection's own thread.
-//! A refresh used to read its token on a reader connection first, one round trip more per
-//! refresh: read in the group, a refresh costs the service about a third less CPU, and the
-//! token read is current (nothing else writes until the commit). The read lengthens the
+//! A refresh used to read its token on a reader connection first, and a company-user token
+//! its membership, one round trip more per request (on PostgreSQL, one to the server): read
+//! in the group, a refresh costs the service about a quarter less CPU, and what is read is
+//! current (nothing else writes until the commit). The read lengthens the
 //! writer's turn, which is what bounds refreshes at few connections. Reading each group on
 //! a reader while the group before it committed was tried too: slower at 32 connections,
 //! where every request waited through one stage more.
