@@ -481,7 +481,7 @@ fn claim_many_values(claims: &[Claim]) -> Vec<Value> {
     revoked.chain(linked).chain(claims.iter().map(|c| c.old.into())).collect()
 }
 
-/// A write of a group, once its presented token is known.
+/// A write of a group, once what decides it (its presented token, its membership) is read.
 enum Plan<'a> {
     Insert(&'a NewToken),
     ForMember(NewToken),
