@@ -188,7 +188,7 @@ impl Sessions {
     }
 
     /// `POST /refresh-tokens`: rotates the presented token. A token already rotated is a
-    /// reuse: its whole family is revoked. Of concurrent refreshes with one token exactly one
+    /// reuse: its whole family is revoked. Of concurrent refreshes with one token at most one
     /// wins, by a conditional update in the database (so across instances too).
     pub async fn refresh(&self, presented: &str) -> Result<Issued, Error> {
         let now = self.clock.now();
@@ -200,7 +200,7 @@ impl Sessions {
             expires_at: now.saturating_add(self.refresh_ttl),
         };
         let token = match self.store.refresh(stored_form(presented), next).await? {
-            Refreshed::Rotated(token, _) => token,
+            Refreshed::Rotated(token) => token,
             Refreshed::Refused(token) => {
                 if token.revoked_at.is_some() && token.rotated_into_id.is_some() {
                     self.revoke_descendants(token.id, now).await?;
@@ -213,7 +213,7 @@ impl Sessions {
                 }
                 return Err(Error::RefreshFailed);
             }
-            // Another refresh with the same token won the race.
+            // Lost: another refresh with the same token won the race. Unknown: no such token.
             Refreshed::Lost | Refreshed::Unknown => return Err(Error::RefreshFailed),
         };
         // A company-user token was rotated only while its membership is usable.

@@ -162,8 +162,8 @@ pub enum Refreshed {
     Refused(Presented),
     /// Another refresh with the same token won: nothing was written.
     Lost,
-    /// Rotated into the successor, whose id follows.
-    Rotated(Presented, i64),
+    /// Rotated into the successor.
+    Rotated(Presented),
 }
 
 /// One write of a refresh token.
@@ -489,20 +489,20 @@ enum Plan<'a> {
     Done(Written),
 }
 
+/// Each of `items` once, in no set order (one row per key in a multi-row read).
+fn distinct<T: std::hash::Hash + Eq>(items: impl Iterator<Item = T>) -> Vec<T> {
+    items.collect::<HashSet<_>>().into_iter().collect()
+}
+
 /// The tokens presented by the refreshes among `writes`, by stored form: one multi-row read.
 async fn read_presented(
     db: &impl ConnectionTrait,
     writes: &[&Write],
 ) -> Result<HashMap<String, Presented>, DbErr> {
-    let hashes: Vec<&str> = writes
-        .iter()
-        .filter_map(|w| match w {
-            Write::Refresh { presented, .. } => Some(presented.as_str()),
-            Write::Insert(_) | Write::ForMember { .. } => None,
-        })
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    let hashes = distinct(writes.iter().filter_map(|w| match w {
+        Write::Refresh { presented, .. } => Some(presented.as_str()),
+        Write::Insert(_) | Write::ForMember { .. } => None,
+    }));
     let mut found = HashMap::with_capacity(hashes.len());
     let backend = db.get_database_backend();
     for chunk in SizedSql::split(&hashes) {
@@ -520,15 +520,10 @@ async fn read_presented(
 async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec<Written>, DbErr> {
     let backend = db.get_database_backend();
     let found = read_presented(db, writes).await?;
-    let members: Vec<Uuid> = writes
-        .iter()
-        .filter_map(|w| match w {
-            Write::ForMember { member, .. } => Some(*member),
-            _ => None,
-        })
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    let members = distinct(writes.iter().filter_map(|w| match w {
+        Write::ForMember { member, .. } => Some(*member),
+        _ => None,
+    }));
     let usable = membership::usable_ids(db, &members).await?;
     // Which of them are live. On SQLite what was just read: nothing else writes until the
     // commit. On PostgreSQL they are read again, locked (see `live_query`).
@@ -606,9 +601,8 @@ async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec
         .map(|plan| match plan {
             Plan::Insert(new) => id_of(new).map(Written::Inserted),
             Plan::ForMember(new) => Ok(Written::ForMember(Some(id_of(&new)?))),
-            Plan::Rotate(old, new) => {
-                Ok(Written::Refreshed(Refreshed::Rotated(old.clone(), id_of(&new)?)))
-            }
+            // Claimed above, with its successor's id.
+            Plan::Rotate(old, _) => Ok(Written::Refreshed(Refreshed::Rotated(old.clone()))),
             Plan::Done(written) => Ok(written),
         })
         .collect()

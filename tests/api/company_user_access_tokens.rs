@@ -118,10 +118,15 @@ async fn karl_cannot_use_his_inactive_membership(db: Db, test: &str) {
 
 async fn a_foreign_and_a_random_uuid_get_the_same_answer(db: Db, test: &str) {
     let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    use sea_orm::{EntityTrait, PaginatorTrait};
     let (sonia, _) = app.tokens_of("sonia@acme.com").await;
+    let tokens = || entity::refresh_token::Entity::find().count(&app.db);
+    let before = tokens().await.unwrap();
     let foreign = become_company_user(&app, &sonia, &json!(ANNE_BOB)).await;
     let random = become_company_user(&app, &sonia, &json!(Uuid::new_v4().to_string())).await;
     foreign.assert_error(401, Some("001"), FAILED);
+    // Refused in the token store's transaction: no refresh token was stored for either.
+    assert_eq!(tokens().await.unwrap(), before);
     assert_eq!((foreign.status, &foreign.body), (random.status, &random.body));
     assert_eq!(foreign.header("www-authenticate"), random.header("www-authenticate"));
 }
