@@ -2373,7 +2373,7 @@ impl RunSetup<'_> {
                 exhausted |= e;
             }
             let elapsed = start.elapsed();
-            let writer = store.writer().clone();
+            let writer = (*store.writer().await?).clone();
             drop(store);
             writer.close().await?;
             conn.close().await?;

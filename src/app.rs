@@ -152,7 +152,11 @@ async fn purge_periodically(state: Arc<AppState>) {
     loop {
         tick.tick().await;
         let now = state.sessions.clock.now();
-        match crate::service::sessions::purge_expired(state.sessions.store.writer(), now).await {
+        let purged = match state.sessions.store.writer().await {
+            Ok(writer) => crate::service::sessions::purge_expired(&*writer, now).await,
+            Err(e) => Err(e),
+        };
+        match purged {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired refresh tokens purged"),
             Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens failed"),

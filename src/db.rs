@@ -7,6 +7,9 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::config::Config;
 
+/// How long a SQLite connection waits for a lock another connection or process holds.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Connects to `url` and applies pending migrations.
 pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_file(url)
@@ -30,7 +33,7 @@ pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, D
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
         });
     // sqlx pings a pooled connection before every checkout: a second round trip per query.
     // A SQLite file cannot hang up, so its connections are not pinged. PostgreSQL's are:

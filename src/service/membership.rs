@@ -4,8 +4,6 @@
 //! These queries run on every company-user token, refresh and `GET /company-users/mine`:
 //! their SQL is rendered once ([`CachedSql`]).
 
-use std::collections::HashMap;
-
 use entity::{company, company_user, customer};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
@@ -129,23 +127,11 @@ fn usable_ids_query(backend: DbBackend, uuids: &[Uuid]) -> Statement {
 static USABLE_IDS: SizedSql =
     SizedSql::new(|backend, n| usable_ids_query(backend, &vec![Uuid::nil(); n]));
 
-/// Which of the memberships `uuids` are usable, whoever's they are (for the token store's
-/// groups: one read for many company-user tokens). Each caller checks the customer.
-pub async fn usable_ids(
-    db: &impl ConnectionTrait,
-    uuids: &[Uuid],
-) -> Result<HashMap<Uuid, Usable>, DbErr> {
-    let backend = db.get_database_backend();
-    let mut found = HashMap::with_capacity(uuids.len());
-    for chunk in SizedSql::split(uuids) {
-        let stmt = USABLE_IDS.bind(backend, chunk.len(), chunk.iter().map(|u| Value::from(*u)));
-        for row in db.query_all_raw(stmt).await? {
-            let usable =
-                Usable { id: row.try_get_by_index(1)?, customer_id: row.try_get_by_index(2)? };
-            found.insert(row.try_get_by_index(0)?, usable);
-        }
-    }
-    Ok(found)
+/// Which of the memberships `uuids` (at most [`SizedSql::MAX`]) are usable, whoever's they
+/// are: their uuid, id and customer, in that order (for the token store's groups: one read
+/// for many company-user tokens). Each caller checks the customer.
+pub fn usable_ids_statement(backend: DbBackend, uuids: &[Uuid]) -> Statement {
+    USABLE_IDS.bind(backend, uuids.len(), uuids.iter().map(|u| Value::from(*u)))
 }
 
 #[cfg(test)]

@@ -165,7 +165,7 @@ impl Sessions {
         match found {
             Some(customer) if matches && customer.is_active => {
                 if standing.first_counted {
-                    throttle::clear(self.store.writer(), &email_subject).await?;
+                    throttle::clear(&*self.store.writer().await?, &email_subject).await?;
                 }
                 let identity =
                     Self::customer_identity(db, customer.id, customer.customer_reference.clone())
@@ -179,8 +179,13 @@ impl Sessions {
                 self.start(identity).await
             }
             _ => {
-                throttle::record_failure(self.store.writer(), &subjects, now, self.throttle)
-                    .await?;
+                throttle::record_failure(
+                    &*self.store.writer().await?,
+                    &subjects,
+                    now,
+                    self.throttle,
+                )
+                .await?;
                 tracing::info!(target: "glue_auth::audit", event = "login_failed", "login failed");
                 Err(Error::AuthenticationFailed)
             }
@@ -236,7 +241,7 @@ impl Sessions {
     /// they all descend from it, so the chain of successors is followed from it (by primary
     /// key; nothing indexes tokens by family or customer).
     async fn revoke_descendants(&self, reused: i64, now: i64) -> Result<(), Error> {
-        let writer = self.store.writer();
+        let writer = self.store.writer().await?;
         let stmt = Statement::from_sql_and_values(
             writer.get_database_backend(),
             REVOKE_DESCENDANTS,
@@ -254,7 +259,7 @@ impl Sessions {
             .filter(refresh_token::Column::TokenHash.eq(stored_form(presented)))
             .filter(refresh_token::Column::CustomerId.eq(customer_id))
             .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(self.store.writer())
+            .exec(&*self.store.writer().await?)
             .await?;
         tracing::info!(target: "glue_auth::audit", event = "revoke", count = revoked.rows_affected, "refresh token revoked");
         Ok(())
@@ -271,7 +276,7 @@ impl Sessions {
     /// mark before holds that row until it commits, so the highest id is read after their
     /// new tokens are in. (On SQLite nothing else writes meanwhile: one writer.)
     pub async fn revoke_all(&self, customer_id: i32) -> Result<(), Error> {
-        let writer = self.store.writer();
+        let writer = self.store.writer().await?;
         let txn = writer.begin().await?;
         if writer.get_database_backend() == DbBackend::Postgres {
             customer::Entity::find_by_id(customer_id)

@@ -684,9 +684,10 @@ async fn a_token_write_that_fails_beside_others_fails_alone(db: Db, test: &str) 
         expires_at: i64::MAX,
     };
     let before = refresh_token::Entity::find().count(&app.db).await.unwrap();
-    // The test holds the writer (SQLite's single writer connection) while the writes queue
-    // up, so the writer then finds them waiting together and commits them as one group.
-    let hold = sea_orm::TransactionTrait::begin(store.writer()).await.unwrap();
+    // The test holds the writer's turn while the writes queue up, so the group writer then
+    // finds them waiting together and commits them as one group.
+    let turn = store.writer().await.unwrap();
+    let hold = sea_orm::TransactionTrait::begin(&*turn).await.unwrap();
     let writes: Vec<_> = (0..40)
         .map(|n| {
             let customer_id = if n == 17 { i32::MAX } else { customer.id };
@@ -710,6 +711,7 @@ async fn a_token_write_that_fails_beside_others_fails_alone(db: Db, test: &str) 
         .collect();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     hold.rollback().await.unwrap();
+    drop(turn);
     for (n, write) in writes.into_iter().enumerate() {
         let result = write.await.unwrap();
         assert_eq!(result.is_err(), n == 17, "write {n}: {result:?}");

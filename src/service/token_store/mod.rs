@@ -5,12 +5,13 @@
 //! And `synchronous = FULL` syncs the WAL at each commit (~0.35 ms on this disk), which caps
 //! one-commit-per-token at a few thousand tokens a second even without contention.
 //!
-//! So on SQLite one task owns a single writer connection and commits refresh-token writes in
-//! groups: it takes every write waiting in its queue (up to [`MAX_BATCH`]), applies them in
-//! one transaction and answers each caller only after the commit. No token is handed out
-//! before its row is durable, and one WAL sync covers the whole group. Other writes (login
-//! counters, revocations, purges) use the same single connection, so they queue in the pool
-//! rather than in the busy handler.
+//! So on SQLite one thread owns the writer connection and commits refresh-token writes in
+//! groups ([`sqlite_writer`]): it takes every write waiting in its queue (up to
+//! [`MAX_BATCH`]), applies them in one transaction and answers each caller only after the
+//! commit. No token is handed out before its row is durable, and one WAL sync covers the
+//! whole group. Other writes (login counters, revocations, purges) go through sqlx on a
+//! connection of their own ([`TokenStore::writer`]), taking turns with the groups, so no
+//! write waits in the busy handler.
 //!
 //! A group is written with a few multi-row statements, whatever its size ([`apply_group`]):
 //! one reads the tokens presented for refresh, by their stored form, with what a refresh
@@ -22,21 +23,23 @@
 //! applied again one write at a time, each in a savepoint, so one bad write fails only its
 //! own caller.
 //!
-//! Each statement run through sqlx-sqlite is a round trip to the connection's own thread.
-//! A refresh used to read its token on a reader connection first, and a company-user token
-//! its membership, one round trip more per request (on PostgreSQL, one to the server): read
-//! in the group, a refresh costs the service about a quarter less CPU, and what is read is
-//! current (nothing else writes until the commit). The read lengthens the
-//! writer's turn, which is what bounds refreshes at few connections. Reading each group on
-//! a reader while the group before it committed was tried too: slower at 32 connections,
-//! where every request waited through one stage more.
+//! Each statement run through sqlx-sqlite is a round trip to the connection's own thread,
+//! and each row of its result a hand-over between threads. A refresh used to read its token
+//! on a reader connection first, and a company-user token its membership: read in the
+//! group, a refresh cost the service about a quarter less CPU, and what is read is current
+//! (nothing else writes until the commit). Reading each group on a reader while the group
+//! before it committed was tried too: slower at 32 connections, where every request waited
+//! through one stage more. Then the group's statements themselves moved to the writer
+//! connection's thread ([`sqlite_writer`]): a group's turn is now SQLite's own work and the
+//! commit, not threads waking one another (the token store alone went from about 14,000 to
+//! 30,000 refreshes a second at 32 connections).
 //!
-//! What bounds the writer now is the commit: it writes every page the group dirtied to the
+//! What bounds the writer then is the commit: it writes every page the group dirtied to the
 //! WAL and syncs it (57 pages take 1.6 ms on the benchmark's disk). A new token's entry in an
 //! index keyed by a random value lands on a random page: one page more per token. So no
-//! index of `refresh_token` is: the stored form of a token begins with a key in the order of
-//! time ([`crate::auth::refresh_token`]), and nothing indexes tokens by customer or family
-//! (migration `m20261123_000002`). The new tokens of a group then share the last pages of
+//! index of `refresh_token` is keyed by a random value: the stored form of a token begins
+//! with a key in the order of time ([`crate::auth::refresh_token`]), and nothing indexes
+//! tokens by customer or family (migration `m20261123_000002`). The new tokens of a group then share the last pages of
 //! the table and of its indexes, and each rotation adds the page of the token it revokes.
 //!
 //! PostgreSQL commits refresh-token writes in groups too, on connections of the shared pool,
@@ -62,10 +65,15 @@ use sea_orm::{
     Statement, StatementBuilder, TransactionTrait, Value,
     sea_query::{Expr, ExprTrait, LockType, Order, Query},
 };
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{membership, sql::SizedSql};
+mod sqlite_writer;
+
+use super::{
+    membership::{self, Usable},
+    sql::SizedSql,
+};
 use crate::{auth::tokens::TokenKind, error::Error};
 
 /// Most writes committed together.
@@ -194,33 +202,65 @@ type Reply = oneshot::Sender<Result<Written, Error>>;
 /// Where writes go: see the module documentation.
 #[derive(Debug, Clone)]
 pub struct TokenStore {
-    /// The connection writes use: SQLite's single writer, or PostgreSQL's pool.
+    /// The connection other writes use: on a SQLite file a single connection of its own, on
+    /// PostgreSQL the pool.
     writer: DatabaseConnection,
-    /// The group-commit queue (SQLite files only).
+    /// The group-commit queue (SQLite files and PostgreSQL).
     queue: Option<mpsc::Sender<(Write, Reply)>>,
+    /// On a SQLite file: held by the group writer for each group, and by [`Self::writer`]'s
+    /// callers for each of their writes.
+    turn: Option<Arc<Semaphore>>,
+}
+
+/// [`TokenStore::writer`]'s connection, while it is the caller's turn to write.
+pub struct WriterTurn<'a> {
+    writer: &'a DatabaseConnection,
+    _turn: Option<SemaphorePermit<'a>>,
+}
+
+impl std::ops::Deref for WriterTurn<'_> {
+    type Target = DatabaseConnection;
+
+    fn deref(&self) -> &DatabaseConnection {
+        self.writer
+    }
 }
 
 impl TokenStore {
-    /// The store for `db`: on a SQLite file, opens the single writer connection; on
-    /// PostgreSQL, uses the shared pool. Either way starts the group-commit task. An
-    /// in-memory SQLite database (tests) is written directly.
+    /// The store for `db`: on a SQLite file, opens the group writer's connection (see
+    /// `sqlite_writer`) and another for other writes; on PostgreSQL, uses the shared pool.
+    /// Either way starts the group commits. An in-memory SQLite database (tests) is written
+    /// directly.
     pub async fn open(db: &DatabaseConnection) -> Result<Self, DbErr> {
-        let writer = if db.get_database_backend() == DbBackend::Postgres {
-            db.clone()
-        } else if let Some(options) = sqlite_file_options(db) {
-            sqlite_writer(db, options).await?
-        } else {
-            return Ok(Self { writer: db.clone(), queue: None });
-        };
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(group_commits(writer.clone(), receiver));
-        Ok(Self { writer, queue: Some(sender) })
+        if db.get_database_backend() == DbBackend::Postgres {
+            tokio::spawn(group_commits(db.clone(), receiver));
+            return Ok(Self { writer: db.clone(), queue: Some(sender), turn: None });
+        }
+        let Some(options) = sqlite_file_options(db) else {
+            return Ok(Self { writer: db.clone(), queue: None, turn: None });
+        };
+        let pool = db.get_sqlite_connection_pool();
+        let target = sqlite_writer::Target {
+            path: options.get_filename().to_path_buf(),
+            read_only: sqlite_read_only(&options),
+            busy_timeout: SQLITE_BUSY_TIMEOUT,
+        };
+        let writer = other_writes(options, pool.options().get_acquire_timeout()).await?;
+        let turn = Arc::new(Semaphore::new(1));
+        sqlite_writer::start(target, turn.clone(), receiver)?;
+        Ok(Self { writer, queue: Some(sender), turn: Some(turn) })
     }
 
-    /// The connection for writes other than refresh tokens: SQLite's single writer, or
-    /// PostgreSQL's pool.
-    pub fn writer(&self) -> &DatabaseConnection {
-        &self.writer
+    /// The connection for writes other than refresh tokens, once it is the caller's turn to
+    /// write: on a SQLite file, one write (statement or transaction) at a time, between the
+    /// groups of refresh tokens. Hold it for one write, not longer.
+    pub async fn writer(&self) -> Result<WriterTurn<'_>, Error> {
+        let turn = match &self.turn {
+            Some(turn) => Some(turn.acquire().await.map_err(Error::internal)?),
+            None => None,
+        };
+        Ok(WriterTurn { writer: &self.writer, _turn: turn })
     }
 
     /// Stores a new token and gives its id.
@@ -266,22 +306,25 @@ impl TokenStore {
     }
 }
 
-/// The single writer connection of a SQLite file (see the module documentation).
-async fn sqlite_writer(
-    db: &DatabaseConnection,
+/// How long a write on a SQLite file waits for a lock another process holds (the pool's
+/// `busy_timeout`, see `db::connect`).
+const SQLITE_BUSY_TIMEOUT: std::time::Duration = crate::db::SQLITE_BUSY_TIMEOUT;
+
+/// The connection of a SQLite file for [`TokenStore::writer`]: a pool of one.
+async fn other_writes(
     options: sea_orm::sqlx::sqlite::SqliteConnectOptions,
+    acquire_timeout: std::time::Duration,
 ) -> Result<DatabaseConnection, DbErr> {
     let pool = sea_orm::sqlx::pool::PoolOptions::new()
         .max_connections(1)
         .min_connections(1)
         // A file cannot hang up: no ping before each checkout (see `db::connect`).
         .test_before_acquire(false)
-        .acquire_timeout(db.get_sqlite_connection_pool().options().get_acquire_timeout())
+        .acquire_timeout(acquire_timeout)
         // After a failed COMMIT (full disk, I/O error) sqlx's idea of the open
-        // transaction can differ from SQLite's: later groups then ran as savepoints of a
-        // transaction that never committed, answered but never stored. A connection
-        // still inside a transaction when it comes back is closed instead (the pool
-        // opens a fresh one).
+        // transaction can differ from SQLite's: later writes then ran as savepoints of a
+        // transaction that never committed. A connection still inside a transaction when
+        // it comes back is closed instead (the pool opens a fresh one).
         .after_release(|conn: &mut sea_orm::sqlx::SqliteConnection, _| {
             Box::pin(async move {
                 use sea_orm::sqlx::Connection as _;
@@ -294,6 +337,14 @@ async fn sqlite_writer(
         .await
         .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
     Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// Whether the pool opens its SQLite file read-only (`mode=ro`, or `immutable`).
+fn sqlite_read_only(options: &sea_orm::sqlx::sqlite::SqliteConnectOptions) -> bool {
+    use sea_orm::sqlx::ConnectOptions as _;
+    options.to_url_lossy().query_pairs().any(|(key, value)| {
+        (key == "mode" && value == "ro") || (key == "immutable" && value == "true")
+    })
 }
 
 /// The connect options of a SQLite database kept in a file (an in-memory database exists
@@ -315,13 +366,13 @@ fn sqlite_file_options(
 /// PostgreSQL for the writes of a group that failed.
 async fn apply_alone(db: &DatabaseConnection, write: &Write) -> Result<Written, DbErr> {
     let txn = db.begin().await?;
-    let written = apply_one(&txn, write).await?;
+    let written = apply_one(&Orm(&txn), write).await?;
     txn.commit().await?;
     Ok(written)
 }
 
 /// [`apply_group`] for a single write.
-async fn apply_one(db: &impl ConnectionTrait, write: &Write) -> Result<Written, DbErr> {
+async fn apply_one(db: &impl GroupDb, write: &Write) -> Result<Written, DbErr> {
     apply_group(db, &[write])
         .await?
         .pop()
@@ -494,37 +545,84 @@ fn distinct<T: std::hash::Hash + Eq>(items: impl Iterator<Item = T>) -> Vec<T> {
     items.collect::<HashSet<_>>().into_iter().collect()
 }
 
-/// The tokens presented by the refreshes among `writes`, by stored form: one multi-row read.
-async fn read_presented(
-    db: &impl ConnectionTrait,
-    writes: &[&Write],
-) -> Result<HashMap<String, Presented>, DbErr> {
+/// The reads and writes of a group, one statement each (at most [`SizedSql::MAX`] rows),
+/// with its rows read as each needs: through sea-orm ([`Orm`]: PostgreSQL, an in-memory
+/// SQLite database) or on SQLite's writer connection itself (`sqlite_writer::Direct`).
+trait GroupDb {
+    fn backend(&self) -> DbBackend;
+    /// The rows of [`PRESENTED`].
+    async fn presented(&self, stmt: Statement) -> Result<Vec<Presented>, DbErr>;
+    /// The rows of `membership::usable_ids_statement`: each membership's uuid, id and
+    /// customer.
+    async fn usable(&self, stmt: Statement) -> Result<Vec<(Uuid, Usable)>, DbErr>;
+    /// The ids of [`LIVE`] (PostgreSQL only).
+    async fn ids(&self, stmt: Statement) -> Result<Vec<i64>, DbErr>;
+    /// The rows of [`INSERT_MANY`]: each new token's id and stored form.
+    async fn inserted(&self, stmt: Statement) -> Result<Vec<(i64, String)>, DbErr>;
+    /// Runs [`CLAIM_MANY`]: how many rows it changed.
+    async fn execute(&self, stmt: Statement) -> Result<u64, DbErr>;
+}
+
+/// [`GroupDb`] through sea-orm.
+struct Orm<'a, C>(&'a C);
+
+impl<C: ConnectionTrait> GroupDb for Orm<'_, C> {
+    fn backend(&self) -> DbBackend {
+        self.0.get_database_backend()
+    }
+
+    async fn presented(&self, stmt: Statement) -> Result<Vec<Presented>, DbErr> {
+        let rows = self.0.query_all_raw(stmt).await?;
+        rows.iter().map(|row| Presented::from_query_result(row, "")).collect()
+    }
+
+    async fn usable(&self, stmt: Statement) -> Result<Vec<(Uuid, Usable)>, DbErr> {
+        let rows = self.0.query_all_raw(stmt).await?;
+        rows.iter()
+            .map(|row| {
+                let usable =
+                    Usable { id: row.try_get_by_index(1)?, customer_id: row.try_get_by_index(2)? };
+                Ok((row.try_get_by_index(0)?, usable))
+            })
+            .collect()
+    }
+
+    async fn ids(&self, stmt: Statement) -> Result<Vec<i64>, DbErr> {
+        let rows = self.0.query_all_raw(stmt).await?;
+        rows.iter().map(|row| row.try_get_by_index(0)).collect()
+    }
+
+    async fn inserted(&self, stmt: Statement) -> Result<Vec<(i64, String)>, DbErr> {
+        let rows = self.0.query_all_raw(stmt).await?;
+        rows.iter().map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))).collect()
+    }
+
+    async fn execute(&self, stmt: Statement) -> Result<u64, DbErr> {
+        Ok(self.0.execute_raw(stmt).await?.rows_affected())
+    }
+}
+
+/// Applies a group of writes with multi-row statements (see the module documentation):
+/// each write's result, or the first error (the caller rolls the group back).
+async fn apply_group(db: &impl GroupDb, writes: &[&Write]) -> Result<Vec<Written>, DbErr> {
+    let backend = db.backend();
     let hashes = distinct(writes.iter().filter_map(|w| match w {
         Write::Refresh { presented, .. } => Some(presented.as_str()),
         Write::Insert(_) | Write::ForMember { .. } => None,
     }));
     let mut found = HashMap::with_capacity(hashes.len());
-    let backend = db.get_database_backend();
     for chunk in SizedSql::split(&hashes) {
         let stmt = PRESENTED.bind(backend, chunk.len(), chunk.iter().map(|h| Value::from(*h)));
-        for row in db.query_all_raw(stmt).await? {
-            let token = Presented::from_query_result(&row, "")?;
-            found.insert(token.token_hash.clone(), token);
-        }
+        found.extend(db.presented(stmt).await?.into_iter().map(|t| (t.token_hash.clone(), t)));
     }
-    Ok(found)
-}
-
-/// Applies a group of writes with multi-row statements (see the module documentation):
-/// each write's result, or the first error (the caller rolls the group back).
-async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec<Written>, DbErr> {
-    let backend = db.get_database_backend();
-    let found = read_presented(db, writes).await?;
     let members = distinct(writes.iter().filter_map(|w| match w {
         Write::ForMember { member, .. } => Some(*member),
         _ => None,
     }));
-    let usable = membership::usable_ids(db, &members).await?;
+    let mut usable = HashMap::with_capacity(members.len());
+    for chunk in SizedSql::split(&members) {
+        usable.extend(db.usable(membership::usable_ids_statement(backend, chunk)).await?);
+    }
     // Which of them are live. On SQLite what was just read: nothing else writes until the
     // commit. On PostgreSQL they are read again, locked (see `live_query`).
     let mut live: HashSet<i64> =
@@ -533,9 +631,7 @@ async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec
         let ids: Vec<i64> = live.drain().collect();
         for chunk in SizedSql::split(&ids) {
             let stmt = LIVE.bind(backend, chunk.len(), chunk.iter().map(|id| Value::from(*id)));
-            for row in db.query_all_raw(stmt).await? {
-                live.insert(row.try_get_by_index::<i64>(0)?);
-            }
+            live.extend(db.ids(stmt).await?);
         }
     }
     // Every new token: the inserts, and the successors of the first refresh of each live
@@ -572,9 +668,8 @@ async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec
     let mut ids: HashMap<String, i64> = HashMap::with_capacity(rows.len());
     for chunk in SizedSql::split(&rows) {
         let values = chunk.iter().flat_map(|new| token_values(new));
-        for row in db.query_all_raw(INSERT_MANY.bind(backend, chunk.len(), values)).await? {
-            ids.insert(row.try_get_by_index(1)?, row.try_get_by_index(0)?);
-        }
+        let stmt = INSERT_MANY.bind(backend, chunk.len(), values);
+        ids.extend(db.inserted(stmt).await?.into_iter().map(|(id, hash)| (hash, id)));
     }
     let id_of =
         |new: &NewToken| ids.get(new.token_hash.as_str()).copied().ok_or(DbErr::RecordNotInserted);
@@ -588,7 +683,7 @@ async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec
         .collect::<Result<Vec<_>, DbErr>>()?;
     for chunk in SizedSql::split(&claims) {
         let stmt = CLAIM_MANY.bind(backend, chunk.len(), claim_many_values(chunk));
-        let claimed = db.execute_raw(stmt).await?.rows_affected();
+        let claimed = db.execute(stmt).await?;
         if claimed != chunk.len() as u64 {
             // Cannot happen: nothing else writes them until the commit (on SQLite there is no
             // other writer, PostgreSQL holds their locks); never commit a successor beside a
@@ -614,14 +709,10 @@ async fn apply_group(db: &impl ConnectionTrait, writes: &[&Write]) -> Result<Vec
 /// flushes their commits together.
 const POSTGRES_GROUPS: usize = 3;
 
-/// The group-commit task: runs until every [`TokenStore`] clone is dropped. On SQLite one
-/// group at a time (one writer), on PostgreSQL up to [`POSTGRES_GROUPS`].
+/// The group-commit task on PostgreSQL (on a SQLite file, `sqlite_writer`): runs until every
+/// [`TokenStore`] clone is dropped, up to [`POSTGRES_GROUPS`] groups at once.
 async fn group_commits(writer: DatabaseConnection, mut queue: mpsc::Receiver<(Write, Reply)>) {
-    let at_once = match writer.get_database_backend() {
-        DbBackend::Postgres => POSTGRES_GROUPS,
-        _ => 1,
-    };
-    let slots = Arc::new(Semaphore::new(at_once));
+    let slots = Arc::new(Semaphore::new(POSTGRES_GROUPS));
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
@@ -633,7 +724,7 @@ async fn group_commits(writer: DatabaseConnection, mut queue: mpsc::Receiver<(Wr
         // Each group in a task of its own: should one panic, its callers get 503 (their
         // reply channels close) and the writer goes on with the next group.
         let commit = tokio::spawn(async move { commit_group(&writer, &mut group).await });
-        let answer = async move {
+        tokio::spawn(async move {
             match commit.await {
                 Ok(replies) => {
                     for (reply, result) in replies {
@@ -644,16 +735,14 @@ async fn group_commits(writer: DatabaseConnection, mut queue: mpsc::Receiver<(Wr
                 Err(e) => tracing::error!(error = %e, "a group of token writes failed"),
             }
             drop(slot);
-        };
-        // The next group starts once a slot is free: at once on PostgreSQL, after this
-        // group's answers on SQLite.
-        tokio::spawn(answer);
+        });
     }
 }
 
 /// Applies `batch` (emptying it) in one transaction and gives each caller its result, all
 /// of them failed if the transaction could not commit. Multi-row statements first; if one
-/// fails, the group again one write at a time.
+/// fails, each write alone, in a transaction of its own: other instances write too, so a
+/// group's later write cannot count on its earlier ones.
 async fn commit_group(
     writer: &DatabaseConnection,
     batch: &mut Vec<(Write, Reply)>,
@@ -663,7 +752,7 @@ async fn commit_group(
         Err(e) => return fail_all(batch.drain(..).map(|(_, reply)| reply).collect(), &e),
     };
     let writes: Vec<&Write> = batch.iter().map(|(write, _)| write).collect();
-    match apply_group(&txn, &writes).await {
+    match apply_group(&Orm(&txn), &writes).await {
         Ok(results) => {
             let replies = batch.drain(..).map(|(_, reply)| reply);
             if let Err(e) = txn.commit().await {
@@ -675,62 +764,13 @@ async fn commit_group(
             tracing::warn!(error = %e, writes = batch.len(), "a group of token writes is applied one by one");
             // Dropping an open transaction rolls it back as well; this is only the prompt way.
             let _ = txn.rollback().await;
-            if writer.get_database_backend() == DbBackend::Postgres {
-                commit_alone(writer, batch).await
-            } else {
-                commit_each(writer, batch).await
+            let mut results = Vec::with_capacity(batch.len());
+            for (write, reply) in batch.drain(..) {
+                results.push((reply, apply_alone(writer, &write).await.map_err(Error::from)));
             }
+            results
         }
     }
-}
-
-/// [`commit_group`] on PostgreSQL, one write at a time, each in a transaction of its own:
-/// other instances write too, so a group's later write cannot count on its earlier ones.
-async fn commit_alone(
-    writer: &DatabaseConnection,
-    batch: &mut Vec<(Write, Reply)>,
-) -> Vec<(Reply, Result<Written, Error>)> {
-    let mut results = Vec::with_capacity(batch.len());
-    for (write, reply) in batch.drain(..) {
-        results.push((reply, apply_alone(writer, &write).await.map_err(Error::from)));
-    }
-    results
-}
-
-/// [`commit_group`] on SQLite, one write at a time, each in a savepoint of the group's
-/// transaction: a write that fails is rolled back to its savepoint and fails only its
-/// caller.
-async fn commit_each(
-    writer: &DatabaseConnection,
-    batch: &mut Vec<(Write, Reply)>,
-) -> Vec<(Reply, Result<Written, Error>)> {
-    let txn = match writer.begin().await {
-        Ok(txn) => txn,
-        Err(e) => return fail_all(batch.drain(..).map(|(_, reply)| reply).collect(), &e),
-    };
-    let mut results = Vec::with_capacity(batch.len());
-    for (write, reply) in batch.drain(..) {
-        // The outer error: the savepoint could not be set, released or rolled back, so the
-        // group's transaction is in doubt and cannot commit.
-        let outcome = async {
-            let savepoint = txn.begin().await?;
-            match apply_one(&savepoint, &write).await {
-                Ok(written) => savepoint.commit().await.map(|()| Ok(written)),
-                Err(e) => savepoint.rollback().await.map(|()| Err(e)),
-            }
-        };
-        match outcome.await {
-            Ok(result) => results.push((reply, result.map_err(Error::from))),
-            Err(broken) => {
-                let replies = results.into_iter().map(|(reply, _)| reply).chain([reply]);
-                return fail_all(replies.collect(), &broken);
-            }
-        }
-    }
-    if let Err(e) = txn.commit().await {
-        return fail_all(results.into_iter().map(|(reply, _)| reply).collect(), &e);
-    }
-    results
 }
 
 /// The same error for every caller of a group that did not commit.
