@@ -274,7 +274,8 @@ impl Sessions {
     ///
     /// On PostgreSQL the customer's row is locked first: a group of rotations that read the
     /// mark before holds that row until it commits, so the highest id is read after their
-    /// new tokens are in. (On SQLite nothing else writes meanwhile: one writer.)
+    /// new tokens are in. (On SQLite nothing else writes meanwhile: writes take turns, see
+    /// `TokenStore::writer`.)
     pub async fn revoke_all(&self, customer_id: i32) -> Result<(), Error> {
         let writer = self.store.writer().await?;
         let txn = writer.begin().await?;

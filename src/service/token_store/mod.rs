@@ -39,8 +39,9 @@
 //! index keyed by a random value lands on a random page: one page more per token. So no
 //! index of `refresh_token` is keyed by a random value: the stored form of a token begins
 //! with a key in the order of time ([`crate::auth::refresh_token`]), and nothing indexes
-//! tokens by customer or family (migration `m20261123_000002`). The new tokens of a group then share the last pages of
-//! the table and of its indexes, and each rotation adds the page of the token it revokes.
+//! tokens by customer or family (migration `m20261123_000002`). The new tokens of a group
+//! then share the last pages of the table and of its indexes, and each rotation adds the
+//! page of the token it revokes.
 //!
 //! PostgreSQL commits refresh-token writes in groups too, on connections of the shared pool,
 //! up to [`POSTGRES_GROUPS`] groups at once: one write per transaction cost PostgreSQL about
@@ -244,7 +245,7 @@ impl TokenStore {
         let target = sqlite_writer::Target {
             path: options.get_filename().to_path_buf(),
             read_only: sqlite_read_only(&options),
-            busy_timeout: SQLITE_BUSY_TIMEOUT,
+            busy_timeout: crate::db::SQLITE_BUSY_TIMEOUT,
         };
         let writer = other_writes(options, pool.options().get_acquire_timeout()).await?;
         let turn = Arc::new(Semaphore::new(1));
@@ -305,10 +306,6 @@ impl TokenStore {
         answer.await.map_err(|_| gone())?
     }
 }
-
-/// How long a write on a SQLite file waits for a lock another process holds (the pool's
-/// `busy_timeout`, see `db::connect`).
-const SQLITE_BUSY_TIMEOUT: std::time::Duration = crate::db::SQLITE_BUSY_TIMEOUT;
 
 /// The connection of a SQLite file for [`TokenStore::writer`]: a pool of one.
 async fn other_writes(
