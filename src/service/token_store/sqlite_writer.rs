@@ -324,6 +324,77 @@ mod tests {
         assert!(value(&Value::from(1.5_f64)).is_err(), "no column of ours takes a float");
     }
 
+    /// `Direct` reads rows by column index, `Orm` by name: the same rows must come out the
+    /// same, every column set (a mapping that swapped two columns of one type would not
+    /// fail otherwise).
+    #[tokio::test]
+    async fn the_writer_reads_each_row_as_sea_orm_does() {
+        use migration::MigratorTrait as _;
+        use sea_orm::ConnectionTrait as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let db = sea_orm::Database::connect(url).await.unwrap();
+        migration::Migrator::up(&db, None).await.unwrap();
+        let (company, member, family) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let rows: [(&str, Vec<Value>); 5] = [
+            (
+                "INSERT INTO company (id, uuid, name, status, is_active) \
+                 VALUES (3, ?, 'Acme', 'approved', 1)",
+                vec![company.into()],
+            ),
+            (
+                "INSERT INTO customer (id, customer_reference, email, email_normalized, \
+                 is_active, created_at, revoked_refresh_tokens_through) \
+                 VALUES (7, 'DE--7', 'a@b.c', 'a@b.c', 1, 1, 2)",
+                vec![],
+            ),
+            (
+                "INSERT INTO company_user (id, uuid, customer_id, company_id, is_active, \
+                 is_default, created_at) VALUES (11, ?, 7, 3, 1, 1, 1)",
+                vec![member.into()],
+            ),
+            // A company-user token, revoked and rotated; and a customer token.
+            (
+                "INSERT INTO refresh_token (id, token_hash, family_id, customer_id, \
+                 company_user_id, scopes, client_id, issued_at, expires_at, revoked_at, \
+                 rotated_into_id) VALUES (1, 'one', ?, 7, 11, 's', 'c', 1, 90, 5, 2)",
+                vec![family.into()],
+            ),
+            (
+                "INSERT INTO refresh_token (id, token_hash, family_id, customer_id, scopes, \
+                 client_id, issued_at, expires_at) VALUES (2, 'two', ?, 7, 's', 'c', 1, 91)",
+                vec![family.into()],
+            ),
+        ];
+        for (sql, values) in rows {
+            db.execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values))
+                .await
+                .unwrap();
+        }
+        let conn =
+            open(&Target { path, read_only: false, busy_timeout: crate::db::SQLITE_BUSY_TIMEOUT })
+                .unwrap();
+        let (orm, direct) = (super::super::Orm(&db), Direct(&conn));
+
+        let hashes = ["one", "two"].map(Value::from);
+        let stmt = super::super::PRESENTED.bind(DbBackend::Sqlite, 2, hashes);
+        let by_id = |mut rows: Vec<Presented>| {
+            rows.sort_by_key(|row| row.id);
+            format!("{rows:?}")
+        };
+        let expected = by_id(orm.presented(stmt.clone()).await.unwrap());
+        assert!(expected.contains("revoked_at: Some(5)") && expected.contains("Some(11)"));
+        assert!(expected.contains(&format!("member: Some({member})")), "{expected}");
+        assert_eq!(by_id(direct.presented(stmt).await.unwrap()), expected);
+
+        let stmt = crate::service::membership::usable_ids_statement(DbBackend::Sqlite, &[member]);
+        let expected = format!("{:?}", orm.usable(stmt.clone()).await.unwrap());
+        assert!(expected.contains("id: 11, customer_id: 7"), "{expected}");
+        assert_eq!(format!("{:?}", direct.usable(stmt).await.unwrap()), expected);
+    }
+
     #[test]
     fn failing_storage_is_unavailable_and_a_failing_statement_is_not() {
         let failure = |code: std::ffi::c_int| {
