@@ -746,7 +746,7 @@ async fn commit_group(
 ) -> Vec<(Reply, Result<Written, Error>)> {
     let txn = match writer.begin().await {
         Ok(txn) => txn,
-        Err(e) => return fail_all(batch.drain(..).map(|(_, reply)| reply).collect(), &e),
+        Err(e) => return fail_batch(batch, &e),
     };
     let writes: Vec<&Write> = batch.iter().map(|(write, _)| write).collect();
     match apply_group(&Orm(&txn), &writes).await {
@@ -768,6 +768,14 @@ async fn commit_group(
             results
         }
     }
+}
+
+/// Fails every write of `batch` (emptying it) with `err`: see [`fail_all`].
+fn fail_batch(
+    batch: &mut Vec<(Write, Reply)>,
+    err: &DbErr,
+) -> Vec<(Reply, Result<Written, Error>)> {
+    fail_all(batch.drain(..).map(|(_, reply)| reply).collect(), err)
 }
 
 /// The same error for every caller of a group that did not commit.

@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use super::{
     GroupDb, MAX_BATCH, Presented, Reply, Usable, Write, Written, apply_group, apply_one, fail_all,
+    fail_batch,
 };
 use crate::error::Error;
 
@@ -113,10 +114,10 @@ impl Writer {
     ) -> Vec<(Reply, Result<Written, Error>)> {
         let conn = match self.connection() {
             Ok(conn) => conn,
-            Err(e) => return fail_all(batch.drain(..).map(|(_, reply)| reply).collect(), &e),
+            Err(e) => return fail_batch(batch, &e),
         };
         let answers = match begin(conn) {
-            Err(e) => fail_all(batch.drain(..).map(|(_, reply)| reply).collect(), &e),
+            Err(e) => fail_batch(batch, &e),
             Ok(()) => {
                 let writes: Vec<&Write> = batch.iter().map(|(write, _)| write).collect();
                 match runtime.block_on(apply_group(&Direct(conn), &writes)) {
@@ -131,9 +132,7 @@ impl Writer {
                         tracing::warn!(error = %e, writes = batch.len(), "a group of token writes is applied one by one");
                         match run(conn, "ROLLBACK").and_then(|()| begin(conn)) {
                             Ok(()) => each(runtime, conn, batch),
-                            Err(e) => {
-                                fail_all(batch.drain(..).map(|(_, reply)| reply).collect(), &e)
-                            }
+                            Err(e) => fail_batch(batch, &e),
                         }
                     }
                 }
@@ -179,7 +178,8 @@ fn each(
     batch: &mut Vec<(Write, Reply)>,
 ) -> Vec<(Reply, Result<Written, Error>)> {
     let mut results = Vec::with_capacity(batch.len());
-    for (write, reply) in batch.drain(..) {
+    let mut pending = batch.drain(..);
+    while let Some((write, reply)) = pending.next() {
         // The outer error: the savepoint could not be set, released or rolled back, so the
         // transaction is in doubt and cannot commit.
         let outcome = run(conn, "SAVEPOINT write").and_then(|()| {
@@ -191,8 +191,9 @@ fn each(
         match outcome {
             Ok(result) => results.push((reply, result.map_err(Error::from))),
             Err(broken) => {
+                // Every write of the group fails: those done, this one, and those not tried.
                 let replies = results.into_iter().map(|(reply, _)| reply).chain([reply]);
-                return fail_all(replies.collect(), &broken);
+                return fail_all(replies.chain(pending.map(|(_, reply)| reply)).collect(), &broken);
             }
         }
     }
