@@ -53,9 +53,7 @@ impl AppState {
                 window: config.login_block_window,
                 block: config.login_block_duration,
             },
-            password_checks: Arc::new(tokio::sync::Semaphore::new(
-                crate::service::sessions::password_check_slots(),
-            )),
+            passwords: crate::auth::password::Checker::start(crate::config::cpus())?,
             store,
         };
         let memberships = Arc::new(MembershipCache::new(

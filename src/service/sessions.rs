@@ -36,17 +36,12 @@ pub struct Sessions {
     /// The client id recorded with refresh tokens (the tokens' audience).
     pub client_id: String,
     pub throttle: throttle::Policy,
-    /// Password checks allowed at once: Argon2id takes ~19 MiB and a core for ~20 ms, so
-    /// unbounded concurrency only multiplies memory (256 logins took ~5 GB) and makes every
-    /// login slow. Waiting here, before the blocking pool, costs nothing if the client leaves.
-    pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// Password checks, one per CPU at once: Argon2id takes ~19 MiB and a core for ~16 ms,
+    /// so unbounded concurrency only multiplies memory (256 logins took ~5 GB) and makes
+    /// every login slow. A check still queued when its client leaves is skipped.
+    pub passwords: password::Checker,
     /// Where every write goes.
     pub store: TokenStore,
-}
-
-/// Password checks to run at once: one per CPU.
-pub fn password_check_slots() -> usize {
-    crate::config::cpus()
 }
 
 /// Revokes the successors of token `$1` at `$2`, following `rotated_into_id` (ids grow along
@@ -152,16 +147,11 @@ impl Sessions {
         )
         .await?;
         let stored = found.as_ref().and_then(|c| c.password_hash.clone());
-        // The slot travels into the blocking task: it is freed when the check ends, even if
-        // this request is dropped meanwhile.
-        let slot = self.password_checks.clone().acquire_owned().await.map_err(Error::internal)?;
-        let matches = tokio::task::spawn_blocking(move || {
-            let matches = password::verify(&password, stored.as_deref());
-            drop(slot);
-            matches
-        })
-        .await
-        .map_err(Error::internal)?;
+        let matches = self
+            .passwords
+            .check(password, stored)
+            .await
+            .ok_or_else(|| Error::internal("the password-check threads have stopped"))?;
         match found {
             Some(customer) if matches && customer.is_active => {
                 if standing.first_counted {
