@@ -35,6 +35,14 @@ pub struct Config {
     #[arg(long, env = "GLUE_AUTH_DATABASE_MAX_CONNECTIONS", global = true)]
     pub database_max_connections: Option<u32>,
 
+    /// Page cache of each pooled SQLite connection, in KiB. Each connection keeps a private
+    /// copy of the pages it read, beside the kernel's cache of the file: at the default,
+    /// SQLite's own, the pool's caches were about 10 MiB of the service's peak RSS in the
+    /// load benchmark; at 1,024 that peak was 3-5 MiB lower, and company-user tokens and
+    /// refreshes about 8% slower.
+    #[arg(long, env = "GLUE_AUTH_SQLITE_CACHE_KIB", default_value_t = SQLITE_CACHE_KIB, global = true)]
+    pub sqlite_cache_kib: u32,
+
     /// Seconds to wait for a database connection before answering 503.
     #[arg(long, env = "GLUE_AUTH_DATABASE_TIMEOUT", default_value_t = 5, global = true)]
     pub database_timeout: u64,
@@ -156,8 +164,11 @@ impl Config {
     }
 }
 
+/// SQLite's own default page cache per connection, KiB (`--sqlite-cache-kib`).
+pub const SQLITE_CACHE_KIB: u32 = 2_000;
+
 /// The CPUs this process may use (1 when the system cannot tell): the defaults that scale
-/// with the machine (password-check slots, SQLite's pool) read it here.
+/// with the machine (password-check threads, SQLite's pool) read it here.
 pub fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }

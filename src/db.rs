@@ -20,6 +20,7 @@ pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, D
         })?;
     }
     let timeout = Duration::from_secs(config.database_timeout);
+    let cache_size = format!("-{}", config.sqlite_cache_kib);
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(config.database_max_connections.unwrap_or_else(|| default_pool(url)))
@@ -29,11 +30,12 @@ pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, D
         .sqlx_logging(false)
         // WAL lets readers work beside the one writer. `synchronous = FULL` syncs the WAL at
         // every commit, so a token is never answered before its row survives a power cut.
-        .map_sqlx_sqlite_opts(|opts| {
+        .map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .pragma("cache_size", cache_size.clone())
         });
     // sqlx pings a pooled connection before every checkout: a second round trip per query.
     // A SQLite file cannot hang up, so its connections are not pinged. PostgreSQL's are:

@@ -407,3 +407,32 @@ fn logs_carry_audit_events_and_no_secret(database_url: Option<&str>) {
     let requests = events.iter().filter(|e| e["target"] == "glue_auth::request").count();
     assert_eq!(requests, 8, "one line per request");
 }
+
+/// `--sqlite-cache-kib` sets the page cache of every pooled SQLite connection.
+#[test]
+fn the_sqlite_page_cache_is_the_one_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("glue-auth.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (extra, kib) in
+        [(&[][..], glue_auth::config::SQLITE_CACHE_KIB), (&["--sqlite-cache-kib", "512"][..], 512)]
+    {
+        rt.block_on(async {
+            let config = super::helpers::config(dir.path(), &url, extra);
+            let db = glue_auth::db::connect(&url, &config).await.unwrap();
+            let pool = db.get_sqlite_connection_pool();
+            // Three connections held at once: three distinct ones are asked.
+            let mut held = Vec::new();
+            for _ in 0..3 {
+                held.push(pool.acquire().await.unwrap());
+            }
+            for conn in &mut held {
+                let (size,): (i64,) = sea_orm::sqlx::query_as("PRAGMA cache_size")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap();
+                assert_eq!(size, -i64::from(kib), "{extra:?}");
+            }
+        });
+    }
+}
