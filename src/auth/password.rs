@@ -110,9 +110,16 @@ impl Checker {
                         skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         continue;
                     }
-                    let matches = verify(&check.password, check.stored.as_deref());
-                    // The caller may have gone meanwhile: then nobody needs the answer.
-                    let _ = check.answer.send(matches);
+                    // A check that panicked fails its caller only (its answer is dropped);
+                    // the thread goes on with the next one.
+                    let checked = std::panic::catch_unwind(|| {
+                        verify(&check.password, check.stored.as_deref())
+                    });
+                    match checked {
+                        // The caller may have gone meanwhile: then nobody needs the answer.
+                        Ok(matches) => drop(check.answer.send(matches)),
+                        Err(_) => tracing::error!("a password check panicked"),
+                    }
                 }
             })?;
         }
