@@ -38,8 +38,8 @@ pub struct Config {
     /// Page cache of each pooled SQLite connection, in KiB. Each connection keeps a private
     /// copy of the pages it read, beside the kernel's cache of the file: at the default,
     /// SQLite's own, the pool's caches were about 10 MiB of the service's peak RSS in the
-    /// load benchmark; at 1,024 that peak was 3-5 MiB lower, and company-user tokens and
-    /// refreshes about 8% slower.
+    /// load benchmark; at 1,024 that peak was 3-5 MiB lower, and company-user tokens 7-14%
+    /// slower.
     #[arg(long, env = "GLUE_AUTH_SQLITE_CACHE_KIB", default_value_t = SQLITE_CACHE_KIB, global = true)]
     pub sqlite_cache_kib: u32,
 
