@@ -61,24 +61,6 @@ pub fn default_uuid_of(backend: DbBackend, customer_id: Expr) -> Expr {
     Expr::cust(format!("({} LIMIT 1)", select.sql))
 }
 
-fn default_query(backend: DbBackend, customer_id: i32) -> Statement {
-    by_default_first(customer_id).build(backend)
-}
-static DEFAULT: CachedSql = CachedSql::new(|backend| default_query(backend, 0));
-
-/// The customer's default company user: the usable membership marked default, else the
-/// oldest usable one, else none. Deterministic where Spryker takes the first row it gets.
-pub async fn default_company_user(
-    db: &impl ConnectionTrait,
-    customer_id: i32,
-) -> Result<Option<Uuid>, DbErr> {
-    let stmt = DEFAULT.bind(db.get_database_backend(), [customer_id.into()]);
-    let Some(row) = db.query_one_raw(stmt).await? else {
-        return Ok(None);
-    };
-    row.try_get_by_index(0).map(Some)
-}
-
 fn by_uuid_query(backend: DbBackend, customer_id: i32, uuid: Uuid) -> Statement {
     usable(customer_id).filter(company_user::Column::Uuid.eq(uuid)).build(backend)
 }
@@ -142,7 +124,6 @@ mod tests {
     #[test]
     fn cached_statements_match_a_fresh_rendering() {
         let uuid = Uuid::new_v4();
-        assert_same(&DEFAULT, &[7.into()], |b| default_query(b, 7));
         assert_same(&BY_UUID, &[7.into(), uuid.into()], |b| by_uuid_query(b, 7, uuid));
         assert_same(&ALL, &[7.into()], |b| all_query(b, 7));
         for rows in [1usize, 4] {

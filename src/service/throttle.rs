@@ -2,7 +2,11 @@
 //! the database, so every instance of the service sees the same counts. Reaching the limit
 //! within the window blocks the subject for a while.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use entity::login_attempt;
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, Statement, Value,
+    sea_query::{Expr, ExprTrait, Query},
+};
 
 /// The limits, from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -42,31 +46,20 @@ pub struct Standing {
     pub first_counted: bool,
 }
 
-/// The standing of `subjects` at `now`, in one query.
-pub async fn standing(
-    db: &impl ConnectionTrait,
-    subjects: &[String],
-    now: i64,
-) -> Result<Standing, DbErr> {
-    let Some(first) = subjects.first() else {
-        return Ok(Standing::default());
+/// The columns `blocked` and `first_counted` of a [`Standing`], as expressions for the query
+/// that reads them with the customer (one round trip per login): `subjects` are the e-mail's
+/// and the client address's (the e-mail's twice when there is no address).
+pub fn standing_columns(subjects: [&str; 2], now: i64) -> [(Expr, &'static str); 2] {
+    use login_attempt::Column as A;
+    let counters = |subjects: &[&str]| {
+        Query::select()
+            .expr(Expr::cust("1"))
+            .from(login_attempt::Entity)
+            .and_where(Expr::col(A::Subject).is_in(subjects.iter().copied()))
+            .take()
     };
-    let placeholders = vec!["?"; subjects.len()].join(", ");
-    let stmt = statement(
-        db.get_database_backend(),
-        &format!(
-            "SELECT subject, blocked_until FROM login_attempt WHERE subject IN ({placeholders})"
-        ),
-        subjects.iter().map(|s| s.clone().into()).collect(),
-    );
-    let mut standing = Standing::default();
-    for row in db.query_all_raw(stmt).await? {
-        let subject: String = row.try_get("", "subject")?;
-        let blocked_until: Option<i64> = row.try_get("", "blocked_until")?;
-        standing.blocked |= blocked_until.is_some_and(|until| until > now);
-        standing.first_counted |= &subject == first;
-    }
-    Ok(standing)
+    let blocked = counters(&subjects).and_where(Expr::col(A::BlockedUntil).gt(now)).take();
+    [(Expr::exists(blocked), "blocked"), (Expr::exists(counters(&subjects[..1])), "first_counted")]
 }
 
 /// Counts a failed login against each subject, in one atomic statement per subject (safe
