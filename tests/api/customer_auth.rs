@@ -26,6 +26,7 @@ on_both_databases!(
     the_422_reason_phrase_is_unprocessable_content,
     ten_failures_for_one_e_mail_block_it_until_the_block_time_passes,
     ten_failures_from_one_address_block_that_address_only,
+    a_successful_login_clears_the_e_mail_s_failures,
     an_expired_access_token_gets_001,
     forged_and_foreign_tokens_get_001,
     malformed_authorization_headers_get_001_and_an_absent_one_002,
@@ -338,6 +339,30 @@ async fn ten_failures_from_one_address_block_that_address_only(db: Db, test: &st
         assert_eq!(login_from(&app, 30, &format!("again{i}@acme.com"), "x").await.status, 401);
     }
     assert_eq!(login_from(&app, 30, "sonia@acme.com", "change123").await.status, 201);
+}
+
+async fn a_successful_login_clears_the_e_mail_s_failures(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    // Each failure from an address of its own, so only the e-mail's counter grows.
+    let fail_from = async |addresses: std::ops::Range<u8>| {
+        for n in addresses {
+            let answer = login_from(&app, n, "sonia@acme.com", "wrong").await;
+            answer.assert_error(401, Some("003"), "Failed to authenticate user.");
+        }
+    };
+    fail_from(40..49).await;
+    assert_eq!(login_from(&app, 100, "sonia@acme.com", "change123").await.status, 201);
+    // Nine more in the same window: had the success not cleared the counter, the tenth
+    // failure would have blocked the e-mail.
+    fail_from(50..59).await;
+    assert_eq!(login_from(&app, 101, "sonia@acme.com", "change123").await.status, 201);
+    // Ten failures after a success block it.
+    fail_from(60..70).await;
+    login_from(&app, 102, "sonia@acme.com", "change123").await.assert_error(
+        429,
+        Some("4401"),
+        BLOCKED,
+    );
 }
 
 async fn an_expired_access_token_gets_001(db: Db, test: &str) {
