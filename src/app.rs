@@ -10,11 +10,17 @@ use poem::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{keys::KeySet, tokens::TokenService},
+    auth::{
+        keys::KeySet,
+        password::{Checker, QueueLimits},
+        tokens::TokenService,
+    },
+    client_address::TrustedProxies,
     clock::Clock,
     config::Config,
-    listener::LimitedAcceptor,
+    listener::{LimitedAcceptor, Limits},
     service::{
+        audit::AuditLog,
         membership_cache::{self, MembershipCache},
         sessions::Sessions,
         throttle,
@@ -29,6 +35,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// The listings of `GET /company-users/mine`.
     pub memberships: Arc<MembershipCache>,
+    /// Whose forwarding header names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl AppState {
@@ -40,6 +48,7 @@ impl AppState {
         clock: Arc<Clock>,
     ) -> Result<Self, BoxError> {
         let keys = KeySet::load(&config.signing_keys, &config.data_dir)?;
+        let audit = AuditLog::new(keys.signing_key().derived_secret(), AUDIT_REPEAT_INTERVAL);
         let tokens =
             TokenService::new(keys, &config.issuer, &config.audience, config.access_token_ttl)
                 .with_cache(config.access_token_cache);
@@ -47,24 +56,33 @@ impl AppState {
             tokens,
             clock,
             refresh_ttl: i64::try_from(config.refresh_token_ttl).unwrap_or(i64::MAX),
+            refresh_reuse_grace: i64::try_from(config.refresh_reuse_grace).unwrap_or(i64::MAX),
             client_id: config.audience.clone(),
-            throttle: throttle::Policy {
-                attempts: config.login_block_attempts,
-                window: config.login_block_window,
-                block: config.login_block_duration,
-            },
-            passwords: crate::auth::password::Checker::start(crate::config::cpus())?,
+            throttle: throttle::Policy::of(&config),
+            audit,
+            passwords: Checker::start(
+                crate::config::cpus(),
+                QueueLimits {
+                    per_client: usize::try_from(config.login_queue_per_address)
+                        .unwrap_or(usize::MAX),
+                    total: usize::try_from(config.login_queue).unwrap_or(usize::MAX),
+                },
+            )?,
             store,
         };
         let memberships = Arc::new(MembershipCache::new(
             config.membership_cache,
             Duration::from_millis(config.membership_cache_max_age_ms),
         ));
-        Ok(Self { db, config, sessions, memberships })
+        let trusted_proxies = config.trusted_proxies();
+        Ok(Self { db, config, sessions, memberships, trusted_proxies })
     }
 }
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How often one login audit line may repeat for the same event, client and e-mail.
+const AUDIT_REPEAT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A service bound to its address, ready to run.
 pub struct App {
@@ -88,8 +106,14 @@ impl App {
         let store = TokenStore::open(&db).await?;
         let state = Arc::new(AppState::new(config, db, store, clock)?);
         let acceptor = TcpListener::bind(state.config.listen).into_acceptor().await?;
-        let max_connections = usize::try_from(state.config.max_connections).unwrap_or(usize::MAX);
-        let acceptor = LimitedAcceptor::new(acceptor, max_connections);
+        let config = &state.config;
+        let limits = Limits {
+            connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+            per_address: usize::try_from(config.max_connections_per_address).unwrap_or(usize::MAX),
+            trusted_proxies: state.trusted_proxies.clone(),
+            header_timeout: Duration::from_secs(config.header_timeout),
+        };
+        let acceptor = LimitedAcceptor::new(acceptor, limits);
         let addr = acceptor
             .local_addr()
             .into_iter()
@@ -144,20 +168,19 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
-/// Deletes expired refresh tokens every `purge_interval` seconds.
+/// Deletes expired refresh tokens and spent login counters every `purge_interval` seconds.
 async fn purge_periodically(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(state.config.purge_interval));
     loop {
         tick.tick().await;
-        let now = state.sessions.clock.now();
-        let purged = match state.sessions.store.writer().await {
-            Ok(writer) => crate::service::sessions::purge_expired(&*writer, now).await,
-            Err(e) => Err(e),
-        };
-        match purged {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "expired refresh tokens purged"),
-            Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens failed"),
+        match state.sessions.purge().await {
+            Ok(purged) if purged.refresh_tokens + purged.login_counters == 0 => {}
+            Ok(purged) => tracing::info!(
+                refresh_tokens = purged.refresh_tokens,
+                login_counters = purged.login_counters,
+                "expired refresh tokens and spent login counters purged"
+            ),
+            Err(e) => tracing::warn!(error = %e, "purging failed"),
         }
     }
 }

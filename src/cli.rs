@@ -133,8 +133,12 @@ async fn dispatch(cli: Cli) -> Result<(), BoxError> {
         }
         Command::PurgeTokens => {
             let db = db::connect(&config.database_url_or("glue-auth.db"), &config).await?;
-            let purged = crate::service::sessions::purge_expired(&db, crate::clock::now()).await?;
+            let now = crate::clock::now();
+            let purged = crate::service::sessions::purge_expired(&db, now).await?;
             println!("purged {purged} expired refresh tokens");
+            let policy = crate::service::throttle::Policy::of(&config);
+            let counters = crate::service::throttle::purge(&db, now, policy).await?;
+            println!("purged {counters} spent login counters");
         }
         Command::Customer(cmd) => admin::customer(&config, cmd).await?,
         Command::Company(cmd) => admin::company(&config, cmd).await?,

@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, ValueEnum};
 
+use crate::client_address::{ForwardedHeader, ProxyNet, TrustedProxies};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -101,8 +103,10 @@ pub struct Config {
     )]
     pub signing_keys: Vec<PathBuf>,
 
-    /// Failed logins, per e-mail and per client address, that block further attempts.
-    #[arg(long, env = "GLUE_AUTH_LOGIN_BLOCK_ATTEMPTS", default_value_t = 10, global = true)]
+    /// Login attempts, per e-mail and per client address, within the window: an attempt is
+    /// counted before its password is checked, a successful one is not kept; reaching the
+    /// limit blocks further attempts.
+    #[arg(long, env = "GLUE_AUTH_LOGIN_BLOCK_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..), global = true)]
     pub login_block_attempts: i32,
 
     /// Seconds within which the failed logins are counted.
@@ -113,7 +117,40 @@ pub struct Config {
     #[arg(long, env = "GLUE_AUTH_LOGIN_BLOCK_DURATION", default_value_t = 300, global = true)]
     pub login_block_duration: i64,
 
-    /// Seconds between purges of expired refresh tokens while serving; 0 turns it off
+    /// Password checks one client address may have waiting at once; one more gets 429 with
+    /// `Retry-After`. Clients take turns, one check each.
+    #[arg(long, env = "GLUE_AUTH_LOGIN_QUEUE_PER_ADDRESS", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub login_queue_per_address: u64,
+
+    /// Password checks all clients may have waiting at once. When full, a newcomer takes the
+    /// place of the newest check of the client holding the most places, if it holds more
+    /// than the newcomer; otherwise it gets 503 with `Retry-After`.
+    #[arg(long, env = "GLUE_AUTH_LOGIN_QUEUE", default_value_t = 1_024, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub login_queue: u64,
+
+    /// Proxies (CIDR networks or addresses) whose forwarding header names the client: the
+    /// client is then the right-most entry that is not a trusted proxy. Repeat the option,
+    /// or separate with commas in the environment. Default: none, the peer is the client.
+    #[arg(
+        long = "trusted-proxy",
+        env = "GLUE_AUTH_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<ProxyNet>,
+
+    /// The header in which trusted proxies name the client.
+    #[arg(long, env = "GLUE_AUTH_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeader::XForwardedFor, global = true)]
+    pub forwarded_header: ForwardedHeader,
+
+    /// Seconds after its rotation within which a refresh token presented again is refused
+    /// (401/004) without revoking its family: a request sent twice, or two tabs refreshing
+    /// at once. Later, a reuse revokes the family. 0: every reuse revokes it.
+    #[arg(long, env = "GLUE_AUTH_REFRESH_REUSE_GRACE", default_value_t = 10, global = true)]
+    pub refresh_reuse_grace: u64,
+
+    /// Seconds between purges of expired refresh tokens and spent login counters while
+    /// serving; 0 turns it off
     /// (`glue-auth purge-tokens` purges on demand).
     #[arg(long, env = "GLUE_AUTH_PURGE_INTERVAL", default_value_t = 3600, global = true)]
     pub purge_interval: u64,
@@ -131,6 +168,16 @@ pub struct Config {
     /// connection is closed.
     #[arg(long, env = "GLUE_AUTH_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub request_timeout: u64,
+
+    /// Seconds a client may take to send a request's headers, from the connection's start or
+    /// the first byte of a request; then the connection gets 408 and is closed.
+    #[arg(long, env = "GLUE_AUTH_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub header_timeout: u64,
+
+    /// Most connections open at once from one client address (an IPv6 /64 counts as one; a
+    /// trusted proxy has no such limit); one more gets a 503 envelope and is closed.
+    #[arg(long, env = "GLUE_AUTH_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub max_connections_per_address: u64,
 
     /// Most client connections open at once; one more gets a 503 envelope and is closed.
     #[arg(long, env = "GLUE_AUTH_MAX_CONNECTIONS", default_value_t = 4_096, value_parser = clap::value_parser!(u64).range(1..), global = true)]
@@ -155,6 +202,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// The proxies whose forwarding header is believed.
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        TrustedProxies::new(self.trusted_proxies.clone(), self.forwarded_header)
+    }
+
     /// The database URL to use, with `default_file` in the data directory when none is set.
     pub fn database_url_or(&self, default_file: &str) -> String {
         match &self.database_url {

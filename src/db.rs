@@ -12,12 +12,10 @@ pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connects to `url` and applies pending migrations.
 pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, DbErr> {
-    if let Some(path) = sqlite_file(url)
-        && let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            DbErr::Custom(format!("cannot create the directory {}: {e}", dir.display()))
-        })?;
+    if let Some(path) = sqlite_file(url) {
+        // Only `mode=rwc` lets SQLite create a missing file; otherwise a missing one stays an
+        // error of SQLite's.
+        private_sqlite_file(std::path::Path::new(path), url.contains("mode=rwc"))?;
     }
     let timeout = Duration::from_secs(config.database_timeout);
     let cache_size = format!("-{}", config.sqlite_cache_kib);
@@ -47,6 +45,42 @@ pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, D
     let db = Database::connect(options).await?;
     migration::Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// Makes the SQLite file at `path` readable by its owner only before SQLite opens it: its
+/// directory, if it has to be made, with mode 0700, and the file with 0600 (an existing one
+/// that others could read is narrowed to 0600). SQLite gives its `-wal` and `-shm` files
+/// the mode of the database file. The file holds password hashes and e-mails.
+fn private_sqlite_file(path: &std::path::Path, create: bool) -> Result<(), DbErr> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let failed = |what: &str, e: std::io::Error| {
+        DbErr::Custom(format!("cannot {what} {}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| create && !d.as_os_str().is_empty() && !d.exists())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| failed("create the directory of", e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .mode(0o600)
+        .open(path);
+    // A read-only file or directory (`mode=ro`, a read-only mount) is SQLite's to refuse or
+    // open; only a file we could open is narrowed.
+    let Ok(file) = file else { return Ok(()) };
+    let mode = file.metadata().map_err(|e| failed("read the mode of", e))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(file = %path.display(), mode = format!("{:04o}", mode & 0o7777), "the database file was readable by others: narrowed to 0600");
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| failed("narrow the mode of", e))?;
+    }
+    Ok(())
 }
 
 /// The pool size without `--database-max-connections`: 2 per CPU on SQLite, 8 otherwise.

@@ -59,6 +59,12 @@ pub enum Error {
     /// Too many failed logins for the e-mail or the client address.
     #[error("login blocked")]
     LoginBlocked,
+    /// The client already has as many password checks waiting as it may.
+    #[error("too many logins waiting from the client")]
+    LoginsWaitingFromClient,
+    /// The password-check queue is full.
+    #[error("the password-check queue is full")]
+    LoginQueueFull,
     /// The refresh token is unknown, expired, revoked or reused.
     #[error("refresh failed")]
     RefreshFailed,

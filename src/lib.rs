@@ -9,6 +9,7 @@
 //! - [`service`]: what the operations do, with no HTTP in it;
 //! - [`auth`]: passwords (and, with the token endpoints, keys and claims);
 //! - [`error`]: the one domain error, which [`api::errors`] maps to statuses and Glue codes;
+//! - [`client_address`]: who a request comes from, behind trusted proxies too;
 //! - [`db`], [`dataset`], [`admin`]: the database, the import format, the admin verbs.
 
 pub mod admin;
@@ -16,6 +17,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod client_address;
 pub mod clock;
 pub mod config;
 pub mod dataset;

@@ -9,14 +9,15 @@ use super::{
     ApiTags,
     auth::OptionalBearer,
     errors::{
-        AUTHENTICATION_FAILED, ApiError, INVALID_ACCESS_TOKEN, LOGIN_BLOCKED, error_set,
-        violation_example,
+        AUTHENTICATION_FAILED, ApiError, INVALID_ACCESS_TOKEN, LOGIN_BLOCKED, LOGIN_QUEUE_FULL,
+        LOGINS_WAITING_FROM_CLIENT, error_set, violation_example,
     },
     jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type, self_link},
     tokens::{token_attributes_with_company_user, token_document},
 };
 use crate::{
-    app::AppState, auth::password::Password, error::Violation, service::validate::is_email,
+    app::AppState, auth::password::Password, client_address::ClientKey, error::Violation,
+    service::validate::is_email,
 };
 
 /// The attributes of a customer login.
@@ -85,6 +86,8 @@ error_set!(
     violation_example("username", Violation::NOT_AN_EMAIL),
     violation_example("password", Violation::BLANK),
     LOGIN_BLOCKED,
+    LOGINS_WAITING_FROM_CLIENT,
+    LOGIN_QUEUE_FULL,
 );
 
 pub struct AccessTokensApi;
@@ -95,9 +98,14 @@ impl AccessTokensApi {
     ///
     /// Exchanges a customer's e-mail and password for an access token and a refresh token.
     /// The access token carries the customer's default company user (`idCompanyUser`), if
-    /// any. Wrong password, unknown e-mail and inactive account get the same 401/003. After
-    /// 10 failed attempts within 10 minutes for one e-mail or from one address, further
-    /// attempts get 429/4401 for 5 minutes.
+    /// any. Wrong password, unknown e-mail and inactive account get the same 401/003.
+    ///
+    /// Each attempt is counted before its password is checked: after 10 attempts within 10
+    /// minutes for one e-mail or from one address (a successful one is not kept), further
+    /// attempts get 429/4401 for 5 minutes, however many are sent at once. Password checks
+    /// are shared out between client addresses in turns; a client with 16 waiting gets 429
+    /// and a full queue 503, both at once and with `Retry-After`. Behind trusted proxies the
+    /// client is the right-most untrusted `X-Forwarded-For` entry; IPv6 clients count by /64.
     #[oai(path = "/access-tokens", method = "post", operation_id = "createAccessToken")]
     async fn create(
         &self,
@@ -116,7 +124,7 @@ impl AccessTokensApi {
         let (Some(username), Some(password)) = (username, password) else {
             return Err(crate::error::Error::internal("validated attributes are missing").into());
         };
-        let client = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string());
+        let client = super::client::address(req, &state.trusted_proxies).map(ClientKey::of);
         let issued =
             state.sessions.login(&state.db, username, Password::new(password), client).await?;
         let link = self_link(req, state.config.public_base_url.as_deref());

@@ -69,6 +69,16 @@ pub const LOGIN_BLOCKED: GlueError = GlueError {
         "Too many log in attempts from your address. Please wait 5 minutes before trying again.",
     ),
 };
+/// A client with as many password checks waiting as it may (`docs/security.md`).
+pub const LOGINS_WAITING_FROM_CLIENT: GlueError = generic(
+    StatusCode::TOO_MANY_REQUESTS,
+    "Too many log in attempts from your address at once. Please try again in a moment.",
+);
+/// The password-check queue is full (`docs/security.md`).
+pub const LOGIN_QUEUE_FULL: GlueError = generic(
+    StatusCode::SERVICE_UNAVAILABLE,
+    "Too many log in attempts at once. Please try again in a moment.",
+);
 pub const REFRESH_FAILED: GlueError = GlueError {
     status: StatusCode::UNAUTHORIZED,
     code: Some("004"),
@@ -144,6 +154,8 @@ pub const REQUEST_TIMEOUT: GlueError =
     generic(StatusCode::REQUEST_TIMEOUT, "The request was not completed in time.");
 pub const TOO_MANY_CONNECTIONS: GlueError =
     generic(StatusCode::SERVICE_UNAVAILABLE, "Too many connections.");
+pub const TOO_MANY_CONNECTIONS_FROM_ADDRESS: GlueError =
+    generic(StatusCode::SERVICE_UNAVAILABLE, "Too many connections from your address.");
 
 /// The documented example of a 901 error.
 pub fn violation_example(attribute: &'static str, message: &'static str) -> GlueError {
@@ -171,6 +183,8 @@ impl Error {
             Self::AuthenticationFailed => vec![AUTHENTICATION_FAILED],
             Self::CompanyUserAuthenticationFailed => vec![COMPANY_USER_AUTHENTICATION_FAILED],
             Self::LoginBlocked => vec![LOGIN_BLOCKED],
+            Self::LoginsWaitingFromClient => vec![LOGINS_WAITING_FROM_CLIENT],
+            Self::LoginQueueFull => vec![LOGIN_QUEUE_FULL],
             Self::RefreshFailed => vec![REFRESH_FAILED],
             Self::CustomerNotFound => vec![CUSTOMER_NOT_FOUND],
             Self::NoCompanyContext(resource) => vec![no_company_context(*resource)],
@@ -192,6 +206,10 @@ pub fn render(errors: &[GlueError]) -> Response {
         .status(status)
         .header(header::CONTENT_TYPE, MEDIA_TYPE)
         .body(envelope(errors));
+    if errors.first().is_some_and(|e| *e == LOGINS_WAITING_FROM_CLIENT || *e == LOGIN_QUEUE_FULL) {
+        // A place in the queue frees up within a few password checks.
+        resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
     if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,

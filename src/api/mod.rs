@@ -3,6 +3,7 @@
 
 pub mod access_tokens;
 pub mod auth;
+pub mod client;
 pub mod companies;
 pub mod company_business_unit_addresses;
 pub mod company_business_units;

@@ -114,6 +114,9 @@ pub struct SigningKey {
     decoding_key: DecodingKey,
     jwk: Jwk,
     source: PathBuf,
+    /// A secret derived from the private key, for keyed hashes that must not reveal what
+    /// they hash (see [`SigningKey::derived_secret`]).
+    derived: [u8; 32],
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -176,7 +179,12 @@ impl SigningKey {
                 return Err(unsupported(format!("an unknown PEM block \"{other}\"")));
             }
         };
-        Ok(Self::from_key_pair(key_pair, source))
+        let mut key = Self::from_key_pair(key_pair, source);
+        let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        context.update(b"glue-auth derived secret\0");
+        context.update(&block.der);
+        key.derived.copy_from_slice(context.finish().as_ref());
+        Ok(key)
     }
 
     fn from_key_pair(key_pair: KeyPair, source: &Path) -> Self {
@@ -217,7 +225,8 @@ impl SigningKey {
             },
             algorithm: public.into_jwk_params(),
         };
-        Self { kid, algorithm, key_pair, decoding_key, jwk, source: source.to_owned() }
+        let source = source.to_owned();
+        Self { kid, algorithm, key_pair, decoding_key, jwk, source, derived: [0; 32] }
     }
 
     /// The RFC 7638 JWK thumbprint (SHA-256, base64url without padding).
@@ -237,6 +246,13 @@ impl SigningKey {
     /// The public JWK, with `kid`, `alg` and `use: "sig"`.
     pub fn jwk(&self) -> &Jwk {
         &self.jwk
+    }
+
+    /// A 256-bit secret derived from the private key (SHA-256 of a fixed context and the
+    /// key's DER): instances that share their signing key share it too, and nobody without
+    /// the key can compute it.
+    pub fn derived_secret(&self) -> &[u8; 32] {
+        &self.derived
     }
 
     /// The file the key came from.

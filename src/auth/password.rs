@@ -3,14 +3,17 @@
 //! callers go through `spawn_blocking`.
 
 use std::{
+    collections::{HashMap, VecDeque},
     fmt,
-    sync::{Arc, LazyLock, Mutex, PoisonError, mpsc},
+    sync::{Arc, Condvar, LazyLock, Mutex, PoisonError},
 };
 
 use argon2::{
     Algorithm, Argon2, Block, Params, Version,
     password_hash::{PasswordHasher, phc::PasswordHash},
 };
+
+use crate::client_address::ClientKey;
 
 /// A password in memory. `Debug` does not print it.
 #[derive(Clone)]
@@ -67,75 +70,254 @@ pub fn verify(password: &Password, stored: Option<&str>) -> bool {
     matches && known
 }
 
-/// Password checks on threads of their own, one per CPU, in the order they were asked for.
+/// Password checks on threads of their own, one per CPU, shared fairly between clients.
 ///
-/// Each thread takes the next check from the queue as soon as it finishes one, so Argon2
-/// keeps every CPU busy under a load of logins: with a semaphore and `spawn_blocking`, each
-/// check waited for the slot's release to wake the next request's task, and that task to
-/// wake a blocking thread. Measured with the load benchmark (SQLite, two alternating rounds
-/// at 32 and 256 connections): 97-102 logins/s with the service at 182-192% CPU before,
-/// 105-109/s at 196-197% after. A check whose caller has gone (the client disconnected while
-/// it waited) is skipped. The threads end when the `Checker` is dropped.
+/// Each thread takes the next check as soon as it finishes one, so Argon2 keeps every CPU
+/// busy under a load of logins (with a semaphore and `spawn_blocking`, each check waited
+/// for wake-ups: 97-102 logins/s at 182-192% CPU before, 105-109/s at 196-197% after; see
+/// `docs/security.md`). The next check is taken from the clients in turn, one check each
+/// (round robin), so a client with many checks waiting delays another client's login by at
+/// most one check per client that is waiting: one source cannot starve the others.
+///
+/// The queue is bounded: a client holds at most [`QueueLimits::per_client`] places (admitted
+/// logins not yet checked), and all together at most [`QueueLimits::total`]. When the whole
+/// queue is full, a newcomer takes the place of the newest check of the client holding the
+/// most places, if that client holds more than the newcomer; otherwise it is refused. A
+/// refusal is immediate ([`Refused`]). A check whose caller has gone (the client
+/// disconnected while it waited) is skipped. The threads end when the `Checker` is dropped.
 pub struct Checker {
-    queue: mpsc::Sender<Check>,
+    shared: Arc<Shared>,
+}
+
+/// How many checks may wait.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Places one client may hold.
+    pub per_client: usize,
+    /// Places all clients together may hold.
+    pub total: usize,
+}
+
+/// Why a check was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The client holds all the places it may.
+    ClientBusy,
+    /// The queue is full, or the check gave its place to another client's.
+    Full,
+    /// The checking threads are gone.
+    Stopped,
+}
+
+/// Whom a check is for: the key its client counts under (none for a caller without an
+/// address).
+pub type Client = Option<ClientKey>;
+
+struct Shared {
+    queues: Mutex<Queues>,
+    ready: Condvar,
+    limits: QueueLimits,
     /// Checks skipped because their caller had gone (for the tests).
     #[cfg(test)]
-    skipped: Arc<std::sync::atomic::AtomicUsize>,
+    skipped: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Default)]
+struct Queues {
+    clients: HashMap<Client, Waiting>,
+    /// The clients with checks waiting, in the order of their turns.
+    turns: VecDeque<Client>,
+    /// Places held, by all clients.
+    held: usize,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Waiting {
+    /// Places held: admitted, not yet taken by a thread (or refused).
+    held: usize,
+    checks: VecDeque<Check>,
 }
 
 struct Check {
     password: Password,
     stored: Option<String>,
-    answer: tokio::sync::oneshot::Sender<bool>,
+    answer: tokio::sync::oneshot::Sender<Result<bool, Refused>>,
+}
+
+impl Queues {
+    /// Gives up one place of `client`, forgetting the client once it holds none.
+    fn release(&mut self, client: Client) {
+        self.held = self.held.saturating_sub(1);
+        if let Some(waiting) = self.clients.get_mut(&client) {
+            waiting.held = waiting.held.saturating_sub(1);
+            if waiting.held == 0 && waiting.checks.is_empty() {
+                self.clients.remove(&client);
+            }
+        }
+    }
+
+    /// The next check, in turn: the first of the client whose turn it is.
+    fn next(&mut self) -> Option<Check> {
+        let client = self.turns.pop_front()?;
+        let waiting = self.clients.get_mut(&client)?;
+        let check = waiting.checks.pop_front()?;
+        if !waiting.checks.is_empty() {
+            self.turns.push_back(client);
+        }
+        self.release(client);
+        Some(check)
+    }
+
+    /// Makes room for a newcomer holding `newcomer_holds` places: refuses the newest check
+    /// of the client holding the most places, if it holds more than the newcomer would.
+    fn evict_for(&mut self, newcomer_holds: usize) -> bool {
+        let Some((&victim, _)) = self
+            .clients
+            .iter()
+            .filter(|(_, w)| !w.checks.is_empty() && w.held > newcomer_holds + 1)
+            .max_by_key(|(_, w)| w.held)
+        else {
+            return false;
+        };
+        let Some(waiting) = self.clients.get_mut(&victim) else { return false };
+        let Some(check) = waiting.checks.pop_back() else { return false };
+        if waiting.checks.is_empty() {
+            self.turns.retain(|c| *c != victim);
+        }
+        let _ = check.answer.send(Err(Refused::Full));
+        self.release(victim);
+        true
+    }
 }
 
 impl Checker {
     /// Starts `threads` checking threads (at least one).
-    pub fn start(threads: usize) -> std::io::Result<Self> {
-        let (queue, checks) = mpsc::channel::<Check>();
-        let checks = Arc::new(Mutex::new(checks));
-        #[cfg(test)]
-        let skipped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    pub fn start(threads: usize, limits: QueueLimits) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            queues: Mutex::new(Queues::default()),
+            ready: Condvar::new(),
+            limits,
+            #[cfg(test)]
+            skipped: std::sync::atomic::AtomicUsize::new(0),
+        });
         for n in 0..threads.max(1) {
-            let checks = Arc::clone(&checks);
-            #[cfg(test)]
-            let skipped = Arc::clone(&skipped);
-            std::thread::Builder::new().name(format!("password-check-{n}")).spawn(move || {
-                loop {
-                    // The lock is held while waiting: the other threads queue behind it.
-                    let next = checks.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                    let Ok(check) = next else { return };
-                    if check.answer.is_closed() {
-                        #[cfg(test)]
-                        skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        continue;
-                    }
-                    // A check that panicked fails its caller only (its answer is dropped);
-                    // the thread goes on with the next one.
-                    let checked = std::panic::catch_unwind(|| {
-                        verify(&check.password, check.stored.as_deref())
-                    });
-                    match checked {
-                        // The caller may have gone meanwhile: then nobody needs the answer.
-                        Ok(matches) => drop(check.answer.send(matches)),
-                        Err(_) => tracing::error!("a password check panicked"),
-                    }
-                }
-            })?;
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("password-check-{n}"))
+                .spawn(move || shared.work())?;
         }
-        Ok(Self {
-            queue,
-            #[cfg(test)]
-            skipped,
-        })
+        Ok(Self { shared })
     }
 
-    /// [`verify`] on one of the checking threads; `None` if they are gone (they end only
-    /// with the `Checker`, or by a panic).
-    pub async fn check(&self, password: Password, stored: Option<String>) -> Option<bool> {
+    /// A place in the queue for `client`'s next check, or why there is none. Taken before
+    /// the login's other work, so a refused login costs nothing else; dropped unused, it is
+    /// given back.
+    pub fn admit(&self, client: Client) -> Result<Ticket, Refused> {
+        let shared = &self.shared;
+        let mut queues = shared.lock();
+        if queues.closed {
+            return Err(Refused::Stopped);
+        }
+        let holds = queues.clients.get(&client).map_or(0, |w| w.held);
+        if holds >= shared.limits.per_client {
+            return Err(Refused::ClientBusy);
+        }
+        if queues.held >= shared.limits.total && !queues.evict_for(holds) {
+            return Err(Refused::Full);
+        }
+        queues.held += 1;
+        queues.clients.entry(client).or_default().held += 1;
+        drop(queues);
+        Ok(Ticket { shared: Arc::clone(shared), client, queued: false })
+    }
+}
+
+/// A place in the queue of password checks ([`Checker::admit`]).
+pub struct Ticket {
+    shared: Arc<Shared>,
+    client: Client,
+    /// The place went to a queued check.
+    queued: bool,
+}
+
+impl Ticket {
+    /// [`verify`] on one of the checking threads, in the client's turn: whether the password
+    /// matches, or why it was not checked.
+    pub async fn check(
+        mut self,
+        password: Password,
+        stored: Option<String>,
+    ) -> Result<bool, Refused> {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        self.queue.send(Check { password, stored, answer }).ok()?;
-        answered.await.ok()
+        {
+            let mut queues = self.shared.lock();
+            if queues.closed {
+                return Err(Refused::Stopped);
+            }
+            let waiting = queues.clients.entry(self.client).or_default();
+            waiting.checks.push_back(Check { password, stored, answer });
+            if waiting.checks.len() == 1 {
+                queues.turns.push_back(self.client);
+            }
+            self.queued = true;
+        }
+        self.shared.ready.notify_one();
+        // No answer: the thread panicked on it, or the threads are gone.
+        answered.await.unwrap_or(Err(Refused::Stopped))
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.queued {
+            self.shared.lock().release(self.client);
+        }
+    }
+}
+
+impl Drop for Checker {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A checking thread: takes the next check in turn, until the `Checker` is dropped.
+    fn work(&self) {
+        let mut queues = self.lock();
+        loop {
+            if queues.closed {
+                return;
+            }
+            let Some(check) = queues.next() else {
+                queues = self.ready.wait(queues).unwrap_or_else(PoisonError::into_inner);
+                continue;
+            };
+            drop(queues);
+            if check.answer.is_closed() {
+                #[cfg(test)]
+                self.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else {
+                // A check that panicked fails its caller only (its answer is dropped); the
+                // thread goes on with the next one.
+                let checked =
+                    std::panic::catch_unwind(|| verify(&check.password, check.stored.as_deref()));
+                match checked {
+                    // The caller may have gone meanwhile: then nobody needs the answer.
+                    Ok(matches) => {
+                        let _ = check.answer.send(Ok(matches));
+                    }
+                    Err(_) => tracing::error!("a password check panicked"),
+                }
+            }
+            queues = self.lock();
+        }
     }
 }
 
@@ -199,35 +381,109 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_checker_answers_each_caller_and_skips_the_ones_that_left() {
-        let checker = Checker::start(1).unwrap();
-        let phc = hash(&Password::new("pw")).unwrap();
-        // A slow check (t = 40) keeps the one thread busy while three callers queue and leave.
-        let slow = Argon2::new(
+    fn slow_hash(passes: u32) -> String {
+        Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,
-            Params::new(8192, 40, 1, None).unwrap(),
+            Params::new(8192, passes, 1, None).unwrap(),
         )
         .hash_password(b"pw")
         .unwrap()
-        .to_string();
-        let (first, ()) = tokio::join!(checker.check(Password::new("pw"), Some(slow)), async {
+        .to_string()
+    }
+
+    const ROOMY: QueueLimits = QueueLimits { per_client: 64, total: 256 };
+
+    fn client(n: u8) -> Client {
+        Some(ClientKey::of(std::net::IpAddr::from([192, 0, 2, n])))
+    }
+
+    #[tokio::test]
+    async fn a_checker_answers_each_caller_and_skips_the_ones_that_left() {
+        let checker = Checker::start(1, ROOMY).unwrap();
+        let phc = hash(&Password::new("pw")).unwrap();
+        let check = |password: &str, stored: Option<String>| {
+            checker.admit(client(1)).unwrap().check(Password::new(password), stored)
+        };
+        // A slow check (t = 40) keeps the one thread busy while three callers queue and leave.
+        let (first, ()) = tokio::join!(check("pw", Some(slow_hash(40))), async {
             // Whichever `join!` polls first, the slow check is queued before these.
             tokio::task::yield_now().await;
             for _ in 0..3 {
-                let gone = checker.check(Password::new("pw"), Some(phc.clone()));
+                let gone = check("pw", Some(phc.clone()));
                 // Polled once (queued), then dropped: its caller has left.
                 assert!(tokio::time::timeout(Duration::ZERO, gone).await.is_err());
             }
         });
-        assert_eq!(first, Some(true));
+        assert_eq!(first, Ok(true));
         let (right, wrong, unknown) = tokio::join!(
-            checker.check(Password::new("pw"), Some(phc.clone())),
-            checker.check(Password::new("px"), Some(phc)),
-            checker.check(Password::new("pw"), None),
+            check("pw", Some(phc.clone())),
+            check("px", Some(phc)),
+            check("pw", None),
         );
-        assert_eq!((right, wrong, unknown), (Some(true), Some(false), Some(false)));
-        assert_eq!(checker.skipped.load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert_eq!((right, wrong, unknown), (Ok(true), Ok(false), Ok(false)));
+        assert_eq!(checker.shared.skipped.load(std::sync::atomic::Ordering::Relaxed), 3);
+        // Every place was given back.
+        assert_eq!(checker.shared.lock().held, 0);
+        assert!(checker.shared.lock().clients.is_empty());
+    }
+
+    #[tokio::test]
+    async fn clients_take_turns_so_a_busy_one_delays_another_by_one_check_at_most() {
+        let checker = Checker::start(1, ROOMY).unwrap();
+        let slow = slow_hash(8);
+        let check = |who: u8| {
+            checker.admit(client(who)).unwrap().check(Password::new("pw"), Some(slow.clone()))
+        };
+        // Client 1 queues eight checks (each polled once, which queues it), then client 2 one.
+        let mut busy: Vec<_> = (0..8).map(|_| Box::pin(check(1))).collect();
+        for queued in &mut busy {
+            assert!(tokio::time::timeout(Duration::ZERO, queued).await.is_err());
+        }
+        assert_eq!(check(2).await, Ok(true));
+        // In turns, client 2 came after at most two of client 1's checks (the one running
+        // when it arrived, and the one whose turn was before it); first come, first served,
+        // after all eight.
+        let left = checker.shared.lock().clients.get(&client(1)).map_or(0, |w| w.checks.len());
+        assert!(left >= 5, "only {left} of client 1's checks were still waiting");
+        for queued in busy {
+            assert_eq!(queued.await, Ok(true));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_or_takes_a_place_from_the_busiest_client() {
+        let checker = Checker::start(1, QueueLimits { per_client: 2, total: 3 }).unwrap();
+        // The thread is busy with a slow check, so what follows waits.
+        let running =
+            checker.admit(client(9)).unwrap().check(Password::new("pw"), Some(slow_hash(40)));
+        let mut running = Box::pin(running);
+        assert!(tokio::time::timeout(Duration::from_millis(20), &mut running).await.is_err());
+
+        let a1 = checker.admit(client(1)).unwrap();
+        let a2 = checker.admit(client(1)).unwrap();
+        assert_eq!(checker.admit(client(1)).err(), Some(Refused::ClientBusy));
+        let mut a1 = Box::pin(a1.check(Password::new("pw"), Some(slow_hash(1))));
+        let mut a2 = Box::pin(a2.check(Password::new("pw"), Some(slow_hash(1))));
+        for queued in [&mut a1, &mut a2] {
+            assert!(tokio::time::timeout(Duration::ZERO, queued).await.is_err());
+        }
+        let b = checker.admit(client(2)).unwrap();
+        // Full (three places held): client 3 takes the newest place of client 1, which holds
+        // two; then nobody holds more than a newcomer would, and client 4 is refused.
+        let c = checker.admit(client(3)).unwrap();
+        assert_eq!(a2.await, Err(Refused::Full));
+        assert_eq!(checker.admit(client(4)).err(), Some(Refused::Full));
+        // An unused place is given back when dropped: client 4 gets in then.
+        drop(b);
+        let d = checker.admit(client(4)).unwrap();
+        assert_eq!(running.await, Ok(true));
+        assert_eq!(a1.await, Ok(true));
+        let (c, d) = tokio::join!(
+            c.check(Password::new("pw"), Some(slow_hash(1))),
+            d.check(Password::new("px"), Some(slow_hash(1)))
+        );
+        assert_eq!((c, d), (Ok(true), Ok(false)));
+        assert_eq!(checker.shared.lock().held, 0);
     }
 }

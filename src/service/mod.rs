@@ -1,6 +1,7 @@
 //! What the endpoints and the admin verbs do, independent of HTTP: no poem here. Functions
 //! take a connection (`&impl ConnectionTrait`) so they run alike in and out of transactions.
 
+pub mod audit;
 pub mod company;
 pub mod directory;
 pub mod health;

@@ -13,17 +13,19 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
+    audit::{Audit, AuditLog},
     membership,
     sql::CachedSql,
     throttle,
-    token_store::{NewToken, Refreshed, Successor, TokenStore},
+    token_store::{NewToken, Presented, Refreshed, Successor, TokenStore},
 };
 use crate::{
     auth::{
-        password::{self, Password},
+        password::{self, Password, Refused},
         refresh_token::{mint, stored_form},
         tokens::{Identity, TokenKind, TokenService},
     },
+    client_address::ClientKey,
     clock::Clock,
     dataset::normalize_email,
     error::Error,
@@ -35,15 +37,36 @@ pub struct Sessions {
     pub clock: Arc<Clock>,
     /// Refresh-token lifetime, seconds.
     pub refresh_ttl: i64,
+    /// Seconds after a rotation within which presenting the rotated token again revokes
+    /// nothing (`--refresh-reuse-grace`).
+    pub refresh_reuse_grace: i64,
     /// The client id recorded with refresh tokens (the tokens' audience).
     pub client_id: String,
     pub throttle: throttle::Policy,
-    /// Password checks, one per CPU at once: Argon2id takes ~19 MiB and a core for ~16 ms,
-    /// so unbounded concurrency only multiplies memory (256 logins took ~5 GB) and makes
-    /// every login slow. A check still queued when its client leaves is skipped.
+    /// How audit lines name a login's client and e-mail, and how often they repeat.
+    pub audit: AuditLog,
+    /// Password checks, one per CPU at once, in turns per client: Argon2id takes ~19 MiB and
+    /// a core for ~16 ms, so unbounded concurrency only multiplies memory (256 logins took
+    /// ~5 GB) and makes every login slow. A check still queued when its client leaves is
+    /// skipped.
     pub passwords: password::Checker,
     /// Where every write goes.
     pub store: TokenStore,
+}
+
+/// The answer to a login the check queue refused, logged.
+fn queue_error(refused: Refused, audit: &Audit) -> Error {
+    match refused {
+        Refused::ClientBusy => {
+            tracing::debug!(client = %audit.client(), "login refused: the client's share of checks is full");
+            Error::LoginsWaitingFromClient
+        }
+        Refused::Full => {
+            tracing::warn!(client = %audit.client(), "login refused: the password-check queue is full");
+            Error::LoginQueueFull
+        }
+        Refused::Stopped => Error::internal("the password-check threads have stopped"),
+    }
 }
 
 /// Revokes the successors of token `$1` at `$2`, following `rotated_into_id` (ids grow along
@@ -76,7 +99,7 @@ struct LoginCustomer {
     company_user: Option<Uuid>,
 }
 
-/// A login's reads in one statement: the throttle's standing of its subjects, and the
+/// A login's reads in one statement: whether one of its subjects is blocked, and the
 /// customer of the e-mail with its default company user (one row, the customer's columns
 /// null for an unknown e-mail). On PostgreSQL each read is a round trip: with three reads
 /// and the insert, PostgreSQL took 9–10% of one CPU while logins saturated the service.
@@ -85,10 +108,9 @@ fn login_query(backend: DbBackend, email: &str, subjects: [&str; 2], now: i64) -
     let login = Alias::new("login");
     let column = |c: C| Expr::col((login.clone(), c));
     let mut select = Query::select();
-    for (expr, name) in throttle::standing_columns(subjects, now) {
-        select.expr_as(expr, name);
-    }
+    let (blocked, name) = throttle::blocked_column(subjects, now);
     select
+        .expr_as(blocked, name)
         .exprs([C::Id, C::CustomerReference, C::PasswordHash, C::IsActive].map(column))
         .expr_as(membership::default_uuid_of(backend, column(C::Id)), "company_user")
         .from_subquery(Query::select().expr(Expr::cust("1")).take(), Alias::new("one"))
@@ -102,35 +124,26 @@ fn login_query(backend: DbBackend, email: &str, subjects: [&str; 2], now: i64) -
 }
 static LOGIN: CachedSql = CachedSql::new(|backend| login_query(backend, "", ["", ""], 0));
 
-/// The standing of `subjects` (one or two) at `now`, and the customer of `email`.
+/// Whether one of `subjects` (one or two) is blocked at `now`, and the customer of `email`.
 async fn login_lookup(
     db: &impl ConnectionTrait,
     email: &str,
     subjects: &[String],
     now: i64,
-) -> Result<(throttle::Standing, Option<LoginCustomer>), DbErr> {
+) -> Result<(bool, Option<LoginCustomer>), DbErr> {
     let [first, rest @ ..] = subjects else {
         return Err(DbErr::Custom("a login without a subject".into()));
     };
     let second = rest.first().unwrap_or(first);
     let stmt = LOGIN.bind(
         db.get_database_backend(),
-        [
-            first.clone().into(),
-            second.clone().into(),
-            now.into(),
-            first.clone().into(),
-            email.to_owned().into(),
-        ],
+        [first.clone().into(), second.clone().into(), now.into(), email.to_owned().into()],
     );
     let row = db
         .query_one_raw(stmt)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("the login's row".into()))?;
-    let standing = throttle::Standing {
-        blocked: row.try_get("", "blocked")?,
-        first_counted: row.try_get("", "first_counted")?,
-    };
+    let blocked = row.try_get("", "blocked")?;
     let found = match row.try_get::<Option<i32>>("", "id")? {
         None => None,
         Some(id) => Some(LoginCustomer {
@@ -141,7 +154,7 @@ async fn login_lookup(
             company_user: row.try_get("", "company_user")?,
         }),
     };
-    Ok((standing, found))
+    Ok((blocked, found))
 }
 
 impl Sessions {
@@ -190,40 +203,53 @@ impl Sessions {
         self.issued(&identity, refresh_token, now)
     }
 
-    /// `POST /access-tokens`: checks the password (Argon2id, off the async workers, against a
-    /// dummy hash for unknown e-mails) and the login blocking.
+    /// `POST /access-tokens`: checks the password (Argon2id, on the checking threads, in the
+    /// client's turn, against a dummy hash for unknown e-mails) within the login blocking:
+    /// the attempt is counted before the check (see `throttle`).
     pub async fn login(
         &self,
         db: &DatabaseConnection,
         username: &str,
         password: Password,
-        client_address: Option<String>,
+        client: Option<ClientKey>,
     ) -> Result<Issued, Error> {
-        let now = self.clock.now();
         let email = normalize_email(username);
+        let audit = Audit { client, email: self.audit.email_key(&email) };
+        // A place in the check queue first: a login refused for a full queue costs no read.
+        let ticket =
+            self.passwords.admit(client).map_err(|refused| queue_error(refused, &audit))?;
+        let now = self.clock.now();
         let email_subject = format!("email:{email}");
         let mut subjects = vec![email_subject.clone()];
-        subjects.extend(client_address.map(|a| format!("ip:{a}")));
-        let (standing, found) = login_lookup(db, &email, &subjects, now).await?;
-        if standing.blocked {
-            tracing::warn!(target: "glue_auth::audit", event = "login_blocked", "login blocked");
-            return Err(Error::LoginBlocked);
+        subjects.extend(client.map(|c| format!("ip:{c}")));
+        let (blocked, found) = login_lookup(db, &email, &subjects, now).await?;
+        if blocked {
+            return Err(self.blocked(&audit));
         }
+        let Some(counted) =
+            throttle::reserve(&*self.store.writer().await?, &subjects, now, self.throttle).await?
+        else {
+            return Err(self.blocked(&audit));
+        };
         let stored = found.as_ref().and_then(|c| c.password_hash.clone());
-        let matches = self
-            .passwords
-            .check(password, stored)
-            .await
-            .ok_or_else(|| Error::internal("the password-check threads have stopped"))?;
+        let matches = match ticket.check(password, stored).await {
+            Ok(matches) => matches,
+            Err(refused) => {
+                throttle::release(&*self.store.writer().await?, &counted, self.throttle).await?;
+                return Err(queue_error(refused, &audit));
+            }
+        };
         match found {
             Some(customer) if matches && customer.is_active => {
-                if standing.first_counted {
-                    throttle::clear(&*self.store.writer().await?, &email_subject).await?;
-                }
+                let writer = self.store.writer().await?;
+                throttle::succeeded(&*writer, &counted, &email_subject, self.throttle).await?;
+                drop(writer);
                 tracing::info!(
                     target: "glue_auth::audit",
                     event = "login_succeeded",
                     customer = %customer.customer_reference,
+                    client = %audit.client(),
+                    email = %audit.email,
                     "login"
                 );
                 self.start(Identity {
@@ -235,21 +261,39 @@ impl Sessions {
                 .await
             }
             _ => {
-                throttle::record_failure(
-                    &*self.store.writer().await?,
-                    &subjects,
-                    now,
-                    self.throttle,
-                )
-                .await?;
-                tracing::info!(target: "glue_auth::audit", event = "login_failed", "login failed");
+                // The attempt stays counted: it was a failure.
+                self.audit.repeated("login_failed", &audit, |left_out| {
+                    tracing::info!(
+                        target: "glue_auth::audit",
+                        event = "login_failed",
+                        client = %audit.client(),
+                        email = %audit.email,
+                        left_out,
+                        "login failed"
+                    );
+                });
                 Err(Error::AuthenticationFailed)
             }
         }
     }
 
-    /// `POST /refresh-tokens`: rotates the presented token. A token already rotated is a
-    /// reuse: its whole family is revoked. Of concurrent refreshes with one token at most one
+    /// The answer to a login whose e-mail or address is blocked, logged.
+    fn blocked(&self, audit: &Audit) -> Error {
+        self.audit.repeated("login_blocked", audit, |left_out| {
+            tracing::warn!(
+                target: "glue_auth::audit",
+                event = "login_blocked",
+                client = %audit.client(),
+                email = %audit.email,
+                left_out,
+                "login blocked"
+            );
+        });
+        Error::LoginBlocked
+    }
+
+    /// `POST /refresh-tokens`: rotates the presented token. A token already rotated is
+    /// refused; past the grace window it is a reuse, and its whole family is revoked. Of concurrent refreshes with one token at most one
     /// wins, by a conditional update in the database (so across instances too).
     pub async fn refresh(&self, presented: &str) -> Result<Issued, Error> {
         let now = self.clock.now();
@@ -263,14 +307,8 @@ impl Sessions {
         let token = match self.store.refresh(stored_form(presented), next).await? {
             Refreshed::Rotated(token) => token,
             Refreshed::Refused(token) => {
-                if token.revoked_at.is_some() && token.rotated_into_id.is_some() {
-                    self.revoke_descendants(token.id, now).await?;
-                    tracing::warn!(
-                        target: "glue_auth::audit",
-                        event = "refresh_reuse_detected",
-                        family = %token.family_id,
-                        "a rotated refresh token was presented again: its family is revoked"
-                    );
+                if let (Some(rotated_at), Some(_)) = (token.revoked_at, token.rotated_into_id) {
+                    self.reused(&token, now.saturating_sub(rotated_at)).await?;
                 }
                 return Err(Error::RefreshFailed);
             }
@@ -291,6 +329,31 @@ impl Sessions {
             "refresh token rotated"
         );
         self.issued(&identity, minted.token, now)
+    }
+
+    /// A rotated token presented again, `since` seconds after its rotation: within the grace
+    /// window a request sent twice or a second tab, which revokes nothing (the winner's new
+    /// tokens stay valid); later a reuse, which revokes the family (spec §2.3).
+    async fn reused(&self, token: &Presented, since: i64) -> Result<(), Error> {
+        if since < self.refresh_reuse_grace {
+            tracing::info!(
+                target: "glue_auth::audit",
+                event = "refresh_repeated",
+                family = %token.family_id,
+                since,
+                "a refresh token was presented again within the grace window: nothing revoked"
+            );
+            return Ok(());
+        }
+        self.revoke_descendants(token.id, self.clock.now()).await?;
+        tracing::warn!(
+            target: "glue_auth::audit",
+            event = "refresh_reuse_detected",
+            family = %token.family_id,
+            since,
+            "a rotated refresh token was presented again: its family is revoked"
+        );
+        Ok(())
     }
 
     /// Revokes every live token of the family of `reused`, a rotated token presented again:
@@ -384,6 +447,25 @@ impl Sessions {
     }
 }
 
+/// What a purge deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    pub refresh_tokens: u64,
+    pub login_counters: u64,
+}
+
+impl Sessions {
+    /// Deletes expired refresh tokens ([`purge_expired`]) and spent login counters
+    /// (`throttle::purge`).
+    pub async fn purge(&self) -> Result<Purged, Error> {
+        let now = self.clock.now();
+        let refresh_tokens = purge_expired(&*self.store.writer().await?, now).await?;
+        let login_counters =
+            throttle::purge(&*self.store.writer().await?, now, self.throttle).await?;
+        Ok(Purged { refresh_tokens, login_counters })
+    }
+}
+
 /// Deletes refresh tokens that expired before `now`; live tokens are never touched (revoked
 /// but unexpired ones are kept too: reuse detection needs them).
 pub async fn purge_expired(db: &impl ConnectionTrait, now: i64) -> Result<u64, Error> {
@@ -402,8 +484,7 @@ mod tests {
     #[test]
     fn the_cached_login_statement_matches_a_fresh_rendering() {
         let (email, subjects, now) = ("a@b.c", ["email:a@b.c", "ip:10.0.0.1"], 1_700_000_000);
-        let values =
-            [subjects[0].into(), subjects[1].into(), now.into(), subjects[0].into(), email.into()];
+        let values = [subjects[0].into(), subjects[1].into(), now.into(), email.into()];
         assert_same(&LOGIN, &values, |b| login_query(b, email, subjects, now));
     }
 }

@@ -415,6 +415,14 @@ async fn forged_and_foreign_tokens_get_001(db: Db, test: &str) {
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, public.as_bytes());
     let hs256 = format!("{input}.{}", B64.encode(aws_lc_rs::hmac::sign(&key, input.as_bytes())));
 
+    // Signed by the service's own key, its header without `typ` (RFC 9068 requires it).
+    let mut untyped_header = header.clone();
+    untyped_header.as_object_mut().unwrap().remove("typ");
+    let untyped_input = signing_input(&untyped_header, &claims);
+    let app_keys = KeySet::load(&[], app.data_dir.path()).unwrap();
+    let signature = app_keys.signing_key().sign(untyped_input.as_bytes()).unwrap();
+    let untyped = format!("{untyped_input}.{}", B64.encode(signature));
+
     let mut tampered_claims = claims.clone();
     tampered_claims["scopes"] = json!(["company_user"]);
     let tampered = format!(
@@ -442,6 +450,7 @@ async fn forged_and_foreign_tokens_get_001(db: Db, test: &str) {
         ("alg none", alg_none),
         ("HS256 with the public key", hs256),
         ("tampered claims", tampered),
+        ("no typ", untyped),
         ("unknown key", unknown_key),
         ("other audience", other_audience),
         ("other issuer", other_issuer),
