@@ -37,6 +37,9 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+#[path = "load/attack.rs"]
+mod attack;
+
 use aws_lc_rs::digest;
 use clap::Parser as _;
 use entity::{company_user, customer, refresh_token};
@@ -93,6 +96,15 @@ const SIDE_DELAY_MS: u32 = 25;
 const MAX_POOL: usize = 20_000;
 /// Rows per multi-row INSERT (9 values each: under SQLite's and PostgreSQL's limits).
 const INSERT_CHUNK: usize = 1_000;
+/// `glue-auth serve` options that lift the rules per client address (see `Service::spawn`).
+const ONE_SOURCE: [&str; 6] = [
+    "--login-queue-per-address",
+    "1000000",
+    "--login-queue",
+    "1000000",
+    "--max-connections-per-address",
+    "1000000",
+];
 /// Longest wait for the service to go idle after a run.
 const IDLE_LIMIT: Duration = Duration::from_secs(120);
 
@@ -107,7 +119,8 @@ cargo bench --bench load -- [options]
   --connections LIST     wrk connection counts, comma-separated [32,256]
   --db sqlite|postgres|both                                          [both]
   --scenarios LIST       of refresh-tokens, company-user-access-tokens,
-                         company-users-mine, access-tokens, combined   [all]
+                         company-users-mine, access-tokens, combined,
+                         login-under-attack                            [all]
   --scale                after the normal pass, run a scale pass with
                          --scale-customers customers and --scale-refresh-tokens
                          refresh tokens in the database, and compare
@@ -211,6 +224,8 @@ struct Options {
     databases: Vec<DbKind>,
     scenarios: Vec<Scenario>,
     combined: bool,
+    /// The "login under attack" run (`attack`).
+    attack: bool,
     scale: bool,
     scale_customers: usize,
     scale_refresh_tokens: usize,
@@ -242,6 +257,7 @@ impl Options {
             databases: vec![DbKind::Sqlite, DbKind::Postgres],
             scenarios: Scenario::ALL.to_vec(),
             combined: true,
+            attack: true,
             scale: false,
             scale_customers: 100_000,
             scale_refresh_tokens: 1_000_000,
@@ -295,9 +311,14 @@ impl Options {
                     let list = value()?;
                     opts.scenarios.clear();
                     opts.combined = false;
+                    opts.attack = false;
                     for item in list.split(',').map(str::trim) {
                         if item == "combined" {
                             opts.combined = true;
+                            continue;
+                        }
+                        if item == "login-under-attack" {
+                            opts.attack = true;
                             continue;
                         }
                         let found = Scenario::ALL
@@ -1423,7 +1444,17 @@ struct Service {
 }
 
 impl Service {
-    fn spawn(dir: &Path, url: &str, extra: &[String], work: &WorkDir, tag: &str) -> Result<Self> {
+    /// Starts `glue-auth serve`. With `one_source`, the rules per client address are set
+    /// out of reach: wrk's load comes from one address, and these runs measure throughput;
+    /// the rules are measured by the "login under attack" run, with their defaults.
+    fn spawn(
+        dir: &Path,
+        url: &str,
+        extra: &[String],
+        work: &WorkDir,
+        tag: &str,
+        one_source: bool,
+    ) -> Result<Self> {
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let log = dir.join("service.log");
@@ -1435,6 +1466,7 @@ impl Service {
             .arg("--database-url")
             .arg(url)
             .args(["--log", "warn", "--login-block-attempts", "1000000000"])
+            .args(if one_source { ONE_SOURCE.as_slice() } else { &[] })
             .args(extra)
             .arg("serve")
             .stdin(Stdio::null())
@@ -1954,6 +1986,7 @@ struct DbRun {
     idle_rss_kib: Option<u64>,
     rows: Vec<Row>,
     combined: Option<Combined>,
+    under_attack: Option<attack::UnderAttack>,
     skipped: Vec<Skipped>,
 }
 
@@ -2122,7 +2155,7 @@ impl RunSetup<'_> {
 
         let start = Instant::now();
         let mut service =
-            Service::spawn(&dir, &self.url, &self.opts.service_args, self.work, &tag)?;
+            Service::spawn(&dir, &self.url, &self.opts.service_args, self.work, &tag, true)?;
         self.runtime.block_on(service.wait_ready(self.client))?;
         let start_to_ready_ms = start.elapsed().as_secs_f64() * 1000.0;
         let idle_rss_kib = proc_status_kib(service.pid(), "VmRSS:");
@@ -2213,6 +2246,15 @@ impl RunSetup<'_> {
             None
         };
 
+        let under_attack = if self.opts.attack
+            && self.pass.name == "base"
+            && available.contains(&Scenario::AccessTokens)
+        {
+            Some(self.run_under_attack(&dir, &tag, &pool_members)?)
+        } else {
+            None
+        };
+
         service.stop();
         let logs = target_dir().join("bench").join("logs");
         fs::create_dir_all(&logs)?;
@@ -2231,8 +2273,41 @@ impl RunSetup<'_> {
             idle_rss_kib,
             rows,
             combined,
+            under_attack,
             skipped,
         })
+    }
+
+    /// "Login under attack": a second service on the same database, with the rules per
+    /// client address at their defaults (login blocking still out of reach, so that every
+    /// guess of the flood costs a password check: the worst case), is flooded with wrong
+    /// passwords from many addresses while correct logins from others are timed.
+    fn run_under_attack(
+        &self,
+        dir: &Path,
+        tag: &str,
+        members: &[&Member],
+    ) -> Result<attack::UnderAttack> {
+        let tag = format!("{tag}-attack");
+        let mut service =
+            Service::spawn(dir, &self.url, &self.opts.service_args, self.work, &tag, false)?;
+        self.runtime.block_on(service.wait_ready(self.client))?;
+        wait_idle(service.pid(), IDLE_LIMIT);
+        let argon = self.argon.retime()?;
+        let emails = Arc::new(members.iter().map(|m| m.email.clone()).collect::<Vec<_>>());
+        let run = self.runtime.block_on(attack::run(
+            service.addr,
+            emails,
+            PASSWORD,
+            Duration::from_secs(self.opts.duration),
+            argon.verify_ms,
+        ));
+        println!("{}", attack::describe(&run));
+        service.stop();
+        let logs = target_dir().join("bench").join("logs");
+        fs::create_dir_all(&logs)?;
+        let _ = fs::copy(&service.log, logs.join(format!("{tag}.log")));
+        Ok(run)
     }
 
     fn run_scenario(
@@ -2697,6 +2772,19 @@ fn targets(runs: &[DbRun], scale: &[ScaleRatio]) -> Vec<Target> {
                 met: !c.side.is_empty()
                     && c.side.iter().all(|r| r.requests > 0)
                     && c.worst_side_p99_ms.is_some_and(|p| p <= SIDE_P99_TARGET_MS),
+            });
+        }
+        if let Some(a) = &run.under_attack {
+            out.push(Target {
+                target: format!(
+                    "{db}: correct logins' p99 ≤ {:.0} ms while {} addresses flood logins",
+                    a.target_p99_ms, a.flood_addresses
+                ),
+                measured: format!(
+                    "p99 {:.1} ms ({} logins, {} failed; one verify {:.1} ms)",
+                    a.p99_ms, a.logins, a.failed_logins, a.verify_ms
+                ),
+                met: attack::met(a),
             });
         }
         let peak = run

@@ -1,4 +1,4 @@
-//! Failed-login counters for blocking (spec §3.1), one row per e-mail and per client address.
+//! Login counters for blocking (spec §3.1), one row per e-mail and per client address.
 //! They live in the database so that every instance of the service sees the same counts.
 use sea_orm::entity::prelude::*;
 
@@ -8,7 +8,10 @@ pub struct Model {
     /// `email:<normalized e-mail>` or `ip:<address>`.
     #[sea_orm(primary_key, auto_increment = false)]
     pub subject: String,
+    /// Failed logins in the window.
     pub failures: i32,
+    /// Attempts counted whose password check has not ended yet.
+    pub pending: i32,
     pub window_started_at: i64,
     pub blocked_until: Option<i64>,
 }

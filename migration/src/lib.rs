@@ -7,6 +7,7 @@ mod m20261122_000001_initial;
 mod m20261123_000001_refresh_token_customer_family;
 mod m20261123_000002_revoke_all_by_id;
 mod m20261123_000003_directory_version;
+mod m20261202_000001_login_attempt_pending;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_refresh_token_customer_family::Migration),
             Box::new(m20261123_000002_revoke_all_by_id::Migration),
             Box::new(m20261123_000003_directory_version::Migration),
+            Box::new(m20261202_000001_login_attempt_pending::Migration),
         ]
     }
 }

@@ -137,6 +137,9 @@ struct Waiting {
     /// Places held: admitted, not yet taken by a thread (or refused).
     held: usize,
     checks: VecDeque<Check>,
+    /// Places taken from tickets not yet queued: that many of the client's tickets are
+    /// refused when they come to queue (their places are already given back).
+    revoked: usize,
 }
 
 struct Check {
@@ -151,7 +154,7 @@ impl Queues {
         self.held = self.held.saturating_sub(1);
         if let Some(waiting) = self.clients.get_mut(&client) {
             waiting.held = waiting.held.saturating_sub(1);
-            if waiting.held == 0 && waiting.checks.is_empty() {
+            if waiting.held == 0 && waiting.checks.is_empty() && waiting.revoked == 0 {
                 self.clients.remove(&client);
             }
         }
@@ -169,24 +172,43 @@ impl Queues {
         Some(check)
     }
 
-    /// Makes room for a newcomer holding `newcomer_holds` places: refuses the newest check
-    /// of the client holding the most places, if it holds more than the newcomer would.
+    /// Makes room for a newcomer holding `newcomer_holds` places: takes a place from the
+    /// client holding the most, if it holds more than the newcomer would: its newest queued
+    /// check is refused, or, with none queued yet, its next ticket will be.
     fn evict_for(&mut self, newcomer_holds: usize) -> bool {
         let Some((&victim, _)) = self
             .clients
             .iter()
-            .filter(|(_, w)| !w.checks.is_empty() && w.held > newcomer_holds + 1)
+            .filter(|(_, w)| w.held > newcomer_holds + 1)
             .max_by_key(|(_, w)| w.held)
         else {
             return false;
         };
         let Some(waiting) = self.clients.get_mut(&victim) else { return false };
-        let Some(check) = waiting.checks.pop_back() else { return false };
-        if waiting.checks.is_empty() {
-            self.turns.retain(|c| *c != victim);
+        match waiting.checks.pop_back() {
+            Some(check) => {
+                if waiting.checks.is_empty() {
+                    self.turns.retain(|c| *c != victim);
+                }
+                let _ = check.answer.send(Err(Refused::Full));
+            }
+            None => waiting.revoked += 1,
         }
-        let _ = check.answer.send(Err(Refused::Full));
         self.release(victim);
+        true
+    }
+
+    /// Whether a ticket of `client` about to queue (or be dropped) had its place taken: if
+    /// so, it holds no place any more.
+    fn was_revoked(&mut self, client: Client) -> bool {
+        let Some(waiting) = self.clients.get_mut(&client) else { return false };
+        if waiting.revoked == 0 {
+            return false;
+        }
+        waiting.revoked -= 1;
+        if waiting.held == 0 && waiting.checks.is_empty() && waiting.revoked == 0 {
+            self.clients.remove(&client);
+        }
         true
     }
 }
@@ -255,6 +277,10 @@ impl Ticket {
             if queues.closed {
                 return Err(Refused::Stopped);
             }
+            if queues.was_revoked(self.client) {
+                self.queued = true;
+                return Err(Refused::Full);
+            }
             let waiting = queues.clients.entry(self.client).or_default();
             waiting.checks.push_back(Check { password, stored, answer });
             if waiting.checks.len() == 1 {
@@ -271,7 +297,10 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         if !self.queued {
-            self.shared.lock().release(self.client);
+            let mut queues = self.shared.lock();
+            if !queues.was_revoked(self.client) {
+                queues.release(self.client);
+            }
         }
     }
 }

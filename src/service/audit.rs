@@ -49,8 +49,11 @@ const REMEMBERED: usize = 10_000;
 pub struct AuditLog {
     key: aws_lc_rs::hmac::Key,
     interval: Duration,
-    recent: Mutex<HashMap<(&'static str, Option<ClientKey>, EmailKey), Recent>>,
+    recent: Mutex<HashMap<LineKey, Recent>>,
 }
+
+/// Which line repeats: the event, the client and the e-mail.
+type LineKey = (&'static str, Option<ClientKey>, EmailKey);
 
 struct Recent {
     written: Instant,

@@ -16,7 +16,7 @@ use super::{
     audit::{Audit, AuditLog},
     membership,
     sql::CachedSql,
-    throttle,
+    throttle::{self, NotCounted, Outcome},
     token_store::{NewToken, Presented, Refreshed, Successor, TokenStore},
 };
 use crate::{
@@ -52,6 +52,47 @@ pub struct Sessions {
     pub passwords: password::Checker,
     /// Where every write goes.
     pub store: TokenStore,
+}
+
+/// A login attempt counted as pending (`throttle::reserve`) until it is settled. Should the
+/// login end before that (its client disconnected while it waited), the places are given
+/// back from a task of their own, so they do not hold the subject's room until the window
+/// passes.
+struct Attempt<'a> {
+    sessions: &'a Sessions,
+    counted: Option<Vec<throttle::Counted>>,
+    now: i64,
+}
+
+impl Attempt<'_> {
+    async fn settle(mut self, outcome: Outcome<'_>) -> Result<(), Error> {
+        let counted = self.counted.take().unwrap_or_default();
+        let sessions = self.sessions;
+        let writer = sessions.store.writer().await?;
+        throttle::settle(&*writer, &counted, outcome, self.now, sessions.throttle).await?;
+        Ok(())
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let Some(counted) = self.counted.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (store, policy, now) = (self.sessions.store.clone(), self.sessions.throttle, self.now);
+        runtime.spawn(async move {
+            let settled = match store.writer().await {
+                Ok(writer) => {
+                    throttle::settle(&*writer, &counted, Outcome::NotChecked, now, policy)
+                        .await
+                        .map_err(Error::from)
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = settled {
+                tracing::warn!(error = %e, "giving back an abandoned login attempt failed");
+            }
+        });
+    }
 }
 
 /// The answer to a login the check queue refused, logged.
@@ -226,24 +267,26 @@ impl Sessions {
         if blocked {
             return Err(self.blocked(&audit));
         }
-        let Some(counted) =
-            throttle::reserve(&*self.store.writer().await?, &subjects, now, self.throttle).await?
-        else {
-            return Err(self.blocked(&audit));
-        };
+        let counted =
+            match throttle::reserve(&*self.store.writer().await?, &subjects, now, self.throttle)
+                .await?
+            {
+                Ok(counted) => counted,
+                Err(NotCounted::Blocked) => return Err(self.blocked(&audit)),
+                Err(NotCounted::Busy) => return Err(Error::LoginsWaitingFromClient),
+            };
+        let attempt = Attempt { sessions: self, counted: Some(counted), now };
         let stored = found.as_ref().and_then(|c| c.password_hash.clone());
         let matches = match ticket.check(password, stored).await {
             Ok(matches) => matches,
             Err(refused) => {
-                throttle::release(&*self.store.writer().await?, &counted, self.throttle).await?;
+                attempt.settle(Outcome::NotChecked).await?;
                 return Err(queue_error(refused, &audit));
             }
         };
         match found {
             Some(customer) if matches && customer.is_active => {
-                let writer = self.store.writer().await?;
-                throttle::succeeded(&*writer, &counted, &email_subject, self.throttle).await?;
-                drop(writer);
+                attempt.settle(Outcome::Succeeded { email: &email_subject }).await?;
                 tracing::info!(
                     target: "glue_auth::audit",
                     event = "login_succeeded",
@@ -261,7 +304,7 @@ impl Sessions {
                 .await
             }
             _ => {
-                // The attempt stays counted: it was a failure.
+                attempt.settle(Outcome::Failed).await?;
                 self.audit.repeated("login_failed", &audit, |left_out| {
                     tracing::info!(
                         target: "glue_auth::audit",

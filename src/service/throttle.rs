@@ -2,10 +2,12 @@
 //! client address in the database, so every instance of the service sees the same counts.
 //!
 //! An attempt is counted *before* its password is checked, by one atomic statement that
-//! also decides whether it may go ahead ([`reserve`]): however many arrive at once, at most
-//! the limit are checked per subject and window. A failed check leaves its count; a success
-//! clears the e-mail's counter and gives the address its attempt back ([`succeeded`]); a
-//! check that never ran gives every attempt back ([`release`]).
+//! also decides whether it may go ahead ([`reserve`]): it takes a place as `pending` while
+//! the failures and the pending attempts together are under the limit, so however many
+//! arrive at once, in this instance or another, at most the limit are checked per subject
+//! and window. Once checked it is settled ([`settle`]): a wrong password becomes a failure
+//! (and the failure that reaches the limit blocks the subject), a right one clears the
+//! e-mail's failures, and either way its place is given back.
 
 use entity::login_attempt;
 use sea_orm::{
@@ -68,59 +70,65 @@ pub fn blocked_column(subjects: [&str; 2], now: i64) -> (Expr, &'static str) {
     (Expr::exists(blocked), "blocked")
 }
 
-/// A subject's counter starts again: its window has passed without a block, or its block has.
+/// A subject's counter starts again: its window has passed without a block, or its block
+/// has. Its pending attempts are forgotten then too (one whose instance died would
+/// otherwise hold its place for good); their settling no longer touches the new window.
 const RESTART: &str = "((login_attempt.blocked_until IS NULL AND login_attempt.window_started_at <= ?) \
      OR login_attempt.blocked_until <= ?)";
 
-/// An attempt counted against one subject: in which window, so that giving it back never
-/// touches a later window's count.
+/// An attempt counted against one subject: in which window, so that settling it never
+/// touches a later window's counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counted {
     pub subject: String,
     pub window_started_at: i64,
 }
 
-/// Counts an attempt against each of `subjects` if every one of them may take another:
-/// `Some` with the counts when the password may be checked, `None` when a subject is at its
-/// limit or blocked (nothing is left counted then).
+/// Why [`reserve`] did not count an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCounted {
+    /// A subject is blocked, or has as many failures as the limit.
+    Blocked,
+    /// A subject's failures and pending attempts fill the limit: once those are checked
+    /// there may be room again.
+    Busy,
+}
+
+/// Counts an attempt as pending against each of `subjects` if every one of them has room:
+/// the counts, when the password may be checked; otherwise why not (nothing is left
+/// counted then).
 ///
-/// One statement per login: an upsert whose update runs only while the subject is under its
-/// limit (`ON CONFLICT … DO UPDATE … WHERE`), returning the rows it counted. A row that is
-/// not returned was not counted, so concurrent attempts, in this instance or another, are
-/// admitted one by one up to the limit; the attempt that reaches it also sets the block.
+/// One statement per login: an upsert whose update runs only while the subject has room
+/// (`ON CONFLICT … DO UPDATE … WHERE`), returning the rows it counted. A row that is not
+/// returned was not counted, so concurrent attempts are admitted one by one up to the limit.
 pub async fn reserve(
     db: &impl ConnectionTrait,
     subjects: &[String],
     now: i64,
     policy: Policy,
-) -> Result<Option<Vec<Counted>>, DbErr> {
-    let rows = vec!["(?, 1, ?, ?)"; subjects.len()].join(", ");
+) -> Result<Result<Vec<Counted>, NotCounted>, DbErr> {
+    let rows = vec!["(?, 0, 1, ?, NULL)"; subjects.len()].join(", ");
     let sql = format!(
-        "INSERT INTO login_attempt (subject, failures, window_started_at, blocked_until) \
+        "INSERT INTO login_attempt (subject, failures, pending, window_started_at, blocked_until) \
          VALUES {rows} \
          ON CONFLICT (subject) DO UPDATE SET \
-           failures = CASE WHEN {RESTART} THEN 1 ELSE login_attempt.failures + 1 END, \
+           failures = CASE WHEN {RESTART} THEN 0 ELSE login_attempt.failures END, \
+           pending = CASE WHEN {RESTART} THEN 1 ELSE login_attempt.pending + 1 END, \
            window_started_at = CASE WHEN {RESTART} THEN excluded.window_started_at \
                                     ELSE login_attempt.window_started_at END, \
-           blocked_until = CASE WHEN (CASE WHEN {RESTART} THEN 1 \
-                                          ELSE login_attempt.failures + 1 END) >= ? \
-                                THEN ? ELSE NULL END \
-         WHERE {RESTART} OR (login_attempt.blocked_until IS NULL AND login_attempt.failures < ?) \
+           blocked_until = CASE WHEN {RESTART} THEN NULL ELSE login_attempt.blocked_until END \
+         WHERE {RESTART} OR (login_attempt.blocked_until IS NULL \
+                             AND login_attempt.failures + login_attempt.pending < ?) \
          RETURNING subject, window_started_at"
     );
-    let window_start = now.saturating_sub(policy.window);
-    let blocked_until = now.saturating_add(policy.block);
-    let first_blocks = (policy.attempts <= 1).then_some(blocked_until);
-    let restart = || [Value::from(window_start), Value::from(now)];
-    let mut values: Vec<Value> = Vec::with_capacity(subjects.len() * 3 + 13);
+    let restart = [Value::from(now.saturating_sub(policy.window)), Value::from(now)];
+    let mut values: Vec<Value> = Vec::with_capacity(subjects.len() * 2 + 11);
     for subject in subjects {
-        values.extend([subject.clone().into(), now.into(), first_blocks.into()]);
+        values.extend([subject.clone().into(), now.into()]);
     }
-    values.extend(restart());
-    values.extend(restart());
-    values.extend(restart());
-    values.extend([policy.attempts.into(), blocked_until.into()]);
-    values.extend(restart());
+    for _ in 0..5 {
+        values.extend(restart.iter().cloned());
+    }
     values.push(policy.attempts.into());
     let rows = db.query_all_raw(statement(db.get_database_backend(), &sql, values)).await?;
     let counted = rows
@@ -133,61 +141,71 @@ pub async fn reserve(
         })
         .collect::<Result<Vec<_>, DbErr>>()?;
     if counted.len() == subjects.len() {
-        return Ok(Some(counted));
+        return Ok(Ok(counted));
     }
-    // Another subject was at its limit: this attempt is refused, and its counts are undone.
-    give_back(db, &counted, policy).await?;
-    Ok(None)
+    // Another subject had no room: this attempt is refused, and its places given back.
+    settle(db, &counted, Outcome::NotChecked, now, policy).await?;
+    let full = format!(
+        "SELECT 1 FROM login_attempt WHERE subject IN ({}) \
+         AND (blocked_until > ? OR failures >= ?)",
+        vec!["?"; subjects.len()].join(", ")
+    );
+    let mut values: Vec<Value> = subjects.iter().map(|s| s.clone().into()).collect();
+    values.extend([now.into(), policy.attempts.into()]);
+    let blocked = db.query_one_raw(statement(db.get_database_backend(), &full, values)).await?;
+    Ok(Err(if blocked.is_some() { NotCounted::Blocked } else { NotCounted::Busy }))
 }
 
-/// Takes one attempt off each of `counted` (in the window it was counted in), lifting a
-/// block that attempt had set.
-async fn give_back(
+/// How a counted attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// A wrong password (or an unknown or inactive customer): a failure of every subject.
+    Failed,
+    /// The right password: the failures of the subject `email` are forgotten (the address's
+    /// stay: a success does not undo guesses made from there).
+    Succeeded { email: &'a str },
+    /// The password was never checked.
+    NotChecked,
+}
+
+/// Settles the attempt counted as `counted`: gives its places back and records `outcome`,
+/// in the window it was counted in. A failure that reaches the limit blocks the subject
+/// until `now` plus the block time.
+pub async fn settle(
     db: &impl ConnectionTrait,
     counted: &[Counted],
+    outcome: Outcome<'_>,
+    now: i64,
     policy: Policy,
 ) -> Result<(), DbErr> {
-    const SQL: &str = "UPDATE login_attempt SET failures = failures - 1, \
-        blocked_until = CASE WHEN failures - 1 < ? THEN NULL ELSE blocked_until END \
-        WHERE subject = ? AND window_started_at = ? AND failures > 0";
+    const SQL: &str = "UPDATE login_attempt SET \
+        pending = CASE WHEN window_started_at = ? AND pending > 0 THEN pending - 1 \
+                       ELSE pending END, \
+        failures = CASE WHEN ? THEN 0 WHEN window_started_at = ? THEN failures + ? \
+                        ELSE failures END, \
+        blocked_until = CASE WHEN ? THEN NULL \
+                             WHEN window_started_at = ? AND ? AND failures + 1 >= ? THEN ? \
+                             ELSE blocked_until END \
+        WHERE subject = ?";
+    let failed = outcome == Outcome::Failed;
     for counted in counted {
+        let clear = matches!(outcome, Outcome::Succeeded { email } if email == counted.subject);
+        let window = counted.window_started_at;
         let values = vec![
+            window.into(),
+            clear.into(),
+            window.into(),
+            i32::from(failed).into(),
+            clear.into(),
+            window.into(),
+            failed.into(),
             policy.attempts.into(),
+            now.saturating_add(policy.block).into(),
             counted.subject.clone().into(),
-            counted.window_started_at.into(),
         ];
         db.execute_raw(statement(db.get_database_backend(), SQL, values)).await?;
     }
     Ok(())
-}
-
-/// The password was right: the e-mail's failures are forgotten, and the attempt counted
-/// against the address is given back (a busy office behind one address is not blocked by
-/// its own successful logins).
-pub async fn succeeded(
-    db: &impl ConnectionTrait,
-    counted: &[Counted],
-    email_subject: &str,
-    policy: Policy,
-) -> Result<(), DbErr> {
-    let stmt = statement(
-        db.get_database_backend(),
-        "DELETE FROM login_attempt WHERE subject = ?",
-        vec![email_subject.to_owned().into()],
-    );
-    db.execute_raw(stmt).await?;
-    let others: Vec<Counted> =
-        counted.iter().filter(|c| c.subject != email_subject).cloned().collect();
-    give_back(db, &others, policy).await
-}
-
-/// The password was never checked (the check queue refused it): every count is given back.
-pub async fn release(
-    db: &impl ConnectionTrait,
-    counted: &[Counted],
-    policy: Policy,
-) -> Result<(), DbErr> {
-    give_back(db, counted, policy).await
 }
 
 /// Deletes the counters that no longer count anything at `now` (their window and any block

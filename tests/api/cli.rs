@@ -328,7 +328,9 @@ fn logs_carry_audit_events_and_no_secret(database_url: Option<&str>) {
     let mut child = command
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["--listen", "127.0.0.1:0", "--log", "debug", "--log-format", "json", "demo"])
+        .args(["--listen", "127.0.0.1:0", "--log", "debug", "--log-format", "json"])
+        // The refresh token is presented again at once: without a grace window, a reuse.
+        .args(["--refresh-reuse-grace", "0", "demo"])
         .env_remove("GLUE_AUTH_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -399,6 +401,12 @@ fn logs_carry_audit_events_and_no_secret(database_url: Option<&str>) {
     ] {
         assert!(audit.contains(&expected), "no {expected} in {audit:?}");
     }
+    // A failed login names its client and a keyed hash of the e-mail, never the e-mail.
+    let failed = events.iter().find(|e| e["event"] == "login_failed").unwrap();
+    assert_eq!(failed["client"], "127.0.0.1", "{failed}");
+    let email = failed["email"].as_str().unwrap();
+    assert!(email.len() == 16 && email.bytes().all(|b| b.is_ascii_hexdigit()), "{failed}");
+    assert!(!log.contains("sonia@acme.com"), "an e-mail is in the log");
     let issued = events.iter().find(|e| e["event"] == "company_user_token_issued").unwrap();
     assert_eq!(
         (issued["customer"].as_str(), issued["company_user"].as_str()),

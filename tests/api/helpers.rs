@@ -165,9 +165,14 @@ impl Api {
 
     /// Sends a request and checks the answer against the OpenAPI document (see `contract`).
     pub async fn send(&self, request: RequestBuilder) -> Answer {
+        self.send_with(&self.client, request).await
+    }
+
+    /// [`Api::send`] through another client.
+    pub async fn send_with(&self, client: &reqwest::Client, request: RequestBuilder) -> Answer {
         let request = request.build().expect("a well-formed request");
         let (method, path) = (request.method().to_string(), request.url().path().to_owned());
-        let answer = Answer::of(self.client.execute(request).await.expect("answered")).await;
+        let answer = Answer::of(client.execute(request).await.expect("answered")).await;
         super::contract::check(
             &method,
             &path,
@@ -235,6 +240,30 @@ impl Api {
         self.post("/access-tokens", &body, None).await
     }
 
+    /// `POST /access-tokens` through `client` (say, one bound to another loopback address),
+    /// with extra request headers.
+    pub async fn login_through(
+        &self,
+        client: &reqwest::Client,
+        headers: &[(&str, &str)],
+        username: &str,
+        password: &str,
+    ) -> Answer {
+        super::secrets::register(password);
+        let body = document(
+            "access-tokens",
+            serde_json::json!({"username": username, "password": password}),
+        );
+        let mut request = client
+            .post(self.url("/access-tokens"))
+            .header("content-type", "application/vnd.api+json")
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send_with(client, request).await
+    }
+
     /// Logs in a demo persona (password `change123`): (access token, refresh token).
     pub async fn tokens_of(&self, email: &str) -> (String, String) {
         let answer = self.login(email, "change123").await;
@@ -262,6 +291,15 @@ impl Api {
     pub async fn company_user_token(&self, access: &str, id: &str) -> Answer {
         self.post("/company-user-access-tokens", &company_user_body(id), Some(access)).await
     }
+}
+
+/// A client whose connections come from `127.0.0.<n>`.
+pub fn client_from(n: u8) -> reqwest::Client {
+    use std::net::{IpAddr, Ipv4Addr};
+    reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
+        .build()
+        .expect("an HTTP client")
 }
 
 /// Hex SHA-256 of `text`, computed here independently of the service.

@@ -151,3 +151,158 @@ async fn connections_beyond_the_cap_get_503_and_a_freed_place_is_reused() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Reads what the service sends until it closes the connection, within [`DEADLINE`].
+async fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "the connection was not closed");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_trickling_in_get_408_at_the_deadline_and_free_every_place() {
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        "limits::header_trickle",
+        &["--header-timeout", "1", "--max-connections", "5", "--max-connections-per-address", "5"],
+    )
+    .await
+    .unwrap();
+    // Five connections take every place, each sending a header byte every 200 ms: poem's
+    // idle timeout would start again with each byte.
+    let mut trickles = Vec::new();
+    for _ in 0..5 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream.write_all(b"GET /health/live HTTP/1.1\r\nx-slow: ").await.unwrap();
+        trickles.push(stream);
+    }
+    let refused = raw_http(app.addr, b"GET /health/live HTTP/1.1\r\nhost: t\r\n\r\n").await;
+    assert!(refused.starts_with("HTTP/1.1 503 "), "every place is taken: {refused}");
+    let started = tokio::time::Instant::now();
+    let answers = trickles.into_iter().map(|stream| {
+        let (mut reading, mut writing) = stream.into_split();
+        tokio::spawn(async move {
+            for _ in 0..50 {
+                if writing.write_all(b"a").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            let read = tokio::time::timeout(DEADLINE, reading.read_to_end(&mut out)).await;
+            assert!(read.is_ok(), "the connection was not closed");
+            String::from_utf8_lossy(&out).into_owned()
+        })
+    });
+    for answer in answers.collect::<Vec<_>>() {
+        let answer = answer.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+        assert!(
+            answer.ends_with(
+                r#"{"errors":[{"detail":"The request was not completed in time.","status":408}]}"#
+            ),
+            "{answer}"
+        );
+    }
+    // Closed at the deadline (1 s), well before the trickles would have ended by themselves.
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The places are free again.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let raw = raw_http(
+            app.addr,
+            b"GET /health/live HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        if raw.starts_with("HTTP/1.1 200 ") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no place came free: {raw}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_header_deadline_spares_an_idle_keep_alive_connection_and_a_slow_body() {
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        "limits::header_deadline_spares",
+        &["--header-timeout", "1", "--request-timeout", "10"],
+    )
+    .await
+    .unwrap();
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let answer = keep_alive_get(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    // Idle between requests for longer than the header deadline: that is the idle timeout's.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let answer = keep_alive_get(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    // A body sent slowly after complete headers is the request timeout's, not the header
+    // deadline's (here it is refused for its content, after the 1.5 s).
+    let body = br#"{"data":{"type":"access-tokens","attributes":{"username":"","password":""}}}"#;
+    let head = format!(
+        "POST /access-tokens HTTP/1.1\r\nhost: t\r\ncontent-type: application/vnd.api+json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    stream.write_all(&body[10..]).await.unwrap();
+    let answer = read_until_closed(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 422 "), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_from_one_address_beyond_its_cap_get_503_and_others_are_served() {
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        "limits::per_address",
+        &["--max-connections-per-address", "3"],
+    )
+    .await
+    .unwrap();
+    let from = |n: u8| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, n], 0))).unwrap();
+        socket.connect(app.addr)
+    };
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut stream = from(2).await.unwrap();
+        let answer = keep_alive_get(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+        open.push(stream);
+    }
+    let mut fourth = from(2).await.unwrap();
+    fourth.write_all(b"GET /health/live HTTP/1.1\r\nhost: t\r\n\r\n").await.unwrap();
+    let refused = read_until_closed(&mut fourth).await;
+    assert!(refused.starts_with("HTTP/1.1 503 "), "{refused}");
+    assert!(refused.contains("retry-after: 1"), "{refused}");
+    assert!(
+        refused.ends_with(
+            r#"{"errors":[{"detail":"Too many connections from your address.","status":503}]}"#
+        ),
+        "{refused}"
+    );
+    // Another address is served meanwhile.
+    let mut other = from(3).await.unwrap();
+    let answer = keep_alive_get(&mut other).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    // A closed connection gives its address a place back.
+    drop(open.pop());
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut stream = from(2).await.unwrap();
+        let answer = keep_alive_get(&mut stream).await;
+        if answer.starts_with("HTTP/1.1 200 ") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the freed place was never reused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -8,6 +8,7 @@ mod helpers;
 mod postgres;
 mod secrets;
 
+mod attack;
 mod bad_input;
 mod cli;
 mod company_resources;

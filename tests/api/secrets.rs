@@ -22,6 +22,8 @@ struct Watch {
     line_words: HashSet<String>,
     secret_words: HashSet<String>,
     leaks: Vec<String>,
+    /// The audit lines (target `glue_auth::audit`) so far, for tests that check them.
+    audit_lines: Vec<String>,
 }
 
 static WATCH: Mutex<Option<Watch>> = Mutex::new(None);
@@ -32,6 +34,7 @@ fn with_watch<T>(f: impl FnOnce(&mut Watch) -> T) -> T {
         line_words: HashSet::new(),
         secret_words: HashSet::new(),
         leaks: Vec::new(),
+        audit_lines: Vec::new(),
     });
     f(watch)
 }
@@ -82,6 +85,11 @@ pub fn register(secret: &str) {
     });
 }
 
+/// Every audit line the process's services wrote so far.
+pub fn lines() -> Vec<String> {
+    with_watch(|watch| watch.audit_lines.clone())
+}
+
 /// Fails the calling test if any secret was logged.
 pub fn assert_no_leaks() {
     let leaks = with_watch(|watch| watch.leaks.clone());
@@ -103,6 +111,9 @@ impl io::Write for Sink {
                 if !watch.line_words.contains(word) {
                     watch.line_words.insert(word.to_owned());
                 }
+            }
+            if line.contains("glue_auth::audit") {
+                watch.audit_lines.push(line.trim_end().to_owned());
             }
         });
         Ok(buf.len())
