@@ -98,7 +98,10 @@ impl RefreshTokensApi {
     /// Exchanges a refresh token for a new access token and a new refresh token (rotation:
     /// the presented one is used up). A company-user refresh token yields a company-user
     /// token for the same membership, while that membership is still active. Presenting a
-    /// used-up token again revokes every token descended from the same login.
+    /// used-up token again gets 401/004: within 10 seconds of its rotation (the grace
+    /// window, `--refresh-reuse-grace`) nothing else happens, so a request sent twice or a
+    /// second tab does not log the user out and the new tokens stay valid; later it counts
+    /// as a reuse, and every token descended from the same login is revoked.
     #[oai(path = "/refresh-tokens", method = "post", operation_id = "createRefreshToken")]
     async fn refresh(
         &self,
