@@ -392,3 +392,39 @@ async fn login_audit_lines_name_the_client_and_a_keyed_e_mail_hash_once_a_minute
     let expected = format!("email={}", audit.email_key("donald@acme.com"));
     assert!(line.contains(&expected), "{line} lacks {expected}");
 }
+
+/// The mode bits of `path` that group and others have.
+fn others_bits(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o077
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_and_the_database_files_are_the_owner_s_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn_demo(Db::Sqlite, "attack::private_files").await.unwrap();
+    // A login writes the WAL; its `-wal` and `-shm` files exist from the first connection.
+    assert_eq!(app.login("sonia@acme.com", "change123").await.status, 201);
+    for name in ["test.db", "test.db-wal", "test.db-shm"] {
+        let path = app.data_dir.path().join(name);
+        assert_eq!(others_bits(&path), 0, "{} is open to others", path.display());
+    }
+    // A data directory the service makes is 0700, every level of it; an existing database
+    // file that others could read is narrowed to 0600.
+    let root = tempfile::tempdir().unwrap();
+    let nested = root.path().join("a").join("b");
+    let url = format!("sqlite://{}?mode=rwc", nested.join("glue-auth.db").display());
+    let config = super::helpers::config(&nested, &url, &[]);
+    let db = glue_auth::db::connect(&url, &config).await.unwrap();
+    db.close().await.unwrap();
+    for dir in [root.path().join("a"), nested.clone()] {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+    }
+    let file = nested.join("glue-auth.db");
+    assert_eq!(others_bits(&file), 0);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let db = glue_auth::db::connect(&url, &config).await.unwrap();
+    db.close().await.unwrap();
+    assert_eq!(others_bits(&file), 0, "narrowed again");
+}
