@@ -77,7 +77,9 @@ pub fn verify(password: &Password, stored: Option<&str>) -> bool {
 /// for wake-ups: 97-102 logins/s at 182-192% CPU before, 105-109/s at 196-197% after; see
 /// `docs/security.md`). The next check is taken from the clients in turn, one check each
 /// (round robin), so a client with many checks waiting delays another client's login by at
-/// most one check per client that is waiting: one source cannot starve the others.
+/// most one check per client that is waiting: one source cannot starve the others. And a
+/// client that had none waiting is served first (as fq_codel serves new flows): a user
+/// logging in once waits for the checks running, not for a round of every flooding client.
 ///
 /// The queue is bounded: a client holds at most [`QueueLimits::per_client`] places (admitted
 /// logins not yet checked), and all together at most [`QueueLimits::total`]. When the whole
@@ -122,11 +124,18 @@ struct Shared {
     skipped: std::sync::atomic::AtomicUsize,
 }
 
+/// Fresh clients served in a row at most, before one of the others.
+const FRESH_STREAK: usize = 4;
+
 #[derive(Default)]
 struct Queues {
     clients: HashMap<Client, Waiting>,
-    /// The clients with checks waiting, in the order of their turns.
+    /// Clients whose checks began to wait when none of theirs did: served before `turns`.
+    fresh: VecDeque<Client>,
+    /// The other clients with checks waiting, in the order of their turns.
     turns: VecDeque<Client>,
+    /// Fresh clients served since the last turn of `turns`.
+    fresh_streak: usize,
     /// Places held, by all clients.
     held: usize,
     closed: bool,
@@ -160,9 +169,20 @@ impl Queues {
         }
     }
 
-    /// The next check, in turn: the first of the client whose turn it is.
+    /// The next check, in turn: the first of the client whose turn it is, a fresh client's
+    /// before the others'.
     fn next(&mut self) -> Option<Check> {
-        let client = self.turns.pop_front()?;
+        // Fresh clients first, but the others still get every few turns: a stream of new
+        // clients cannot starve the ones waiting longest.
+        let take_fresh =
+            !self.fresh.is_empty() && (self.fresh_streak < FRESH_STREAK || self.turns.is_empty());
+        let client = if take_fresh {
+            self.fresh_streak += 1;
+            self.fresh.pop_front()?
+        } else {
+            self.fresh_streak = 0;
+            self.turns.pop_front()?
+        };
         let waiting = self.clients.get_mut(&client)?;
         let check = waiting.checks.pop_front()?;
         if !waiting.checks.is_empty() {
@@ -188,6 +208,7 @@ impl Queues {
         match waiting.checks.pop_back() {
             Some(check) => {
                 if waiting.checks.is_empty() {
+                    self.fresh.retain(|c| *c != victim);
                     self.turns.retain(|c| *c != victim);
                 }
                 let _ = check.answer.send(Err(Refused::Full));
@@ -284,7 +305,7 @@ impl Ticket {
             let waiting = queues.clients.entry(self.client).or_default();
             waiting.checks.push_back(Check { password, stored, answer });
             if waiting.checks.len() == 1 {
-                queues.turns.push_back(self.client);
+                queues.fresh.push_back(self.client);
             }
             self.queued = true;
         }
@@ -514,5 +535,52 @@ mod tests {
         );
         assert_eq!((c, d), (Ok(true), Ok(false)));
         assert_eq!(checker.shared.lock().held, 0);
+    }
+
+    /// Queues a check of `client` as a ticket would (its answer is dropped).
+    fn enqueue(queues: &mut Queues, client: Client) {
+        let (answer, _) = tokio::sync::oneshot::channel();
+        queues.held += 1;
+        let waiting = queues.clients.entry(client).or_default();
+        waiting.held += 1;
+        waiting.checks.push_back(Check { password: Password::new("pw"), stored: None, answer });
+        if waiting.checks.len() == 1 {
+            queues.fresh.push_back(client);
+        }
+    }
+
+    /// The clients of the next `n` checks the threads take.
+    fn order(queues: &mut Queues, n: usize) -> Vec<u8> {
+        let waiting =
+            |queues: &Queues, n: u8| queues.clients.get(&client(n)).map_or(0, |w| w.checks.len());
+        (0..n)
+            .map(|_| {
+                let before: Vec<usize> = (1..=30).map(|n| waiting(queues, n)).collect();
+                queues.next().unwrap();
+                (1..=30u8).find(|&n| waiting(queues, n) < before[usize::from(n) - 1]).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fresh_client_goes_first_but_never_starves_the_waiting_ones() {
+        let mut queues = Queues::default();
+        for who in [1, 2] {
+            for _ in 0..3 {
+                enqueue(&mut queues, client(who));
+            }
+        }
+        // Both were fresh once; then they take turns.
+        assert_eq!(order(&mut queues, 2), [1, 2]);
+        // A client with one login waiting comes before the next turn of the busy ones.
+        enqueue(&mut queues, client(3));
+        assert_eq!(order(&mut queues, 2), [3, 1]);
+        // A stream of new clients gets four in a row, then one turn goes to the others.
+        for who in 10..16 {
+            enqueue(&mut queues, client(who));
+        }
+        assert_eq!(order(&mut queues, 7), [10, 11, 12, 13, 2, 14, 15]);
+        assert_eq!(order(&mut queues, 2), [1, 2]);
+        assert!(queues.next().is_none() && queues.held == 0);
     }
 }

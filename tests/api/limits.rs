@@ -136,18 +136,22 @@ async fn connections_beyond_the_cap_get_503_and_a_freed_place_is_reused() {
 
     // Closing one frees its place (once the service has seen the close).
     drop(open.pop());
+    served_again(app.addr).await;
+}
+
+/// Waits (within [`DEADLINE`]) until a new connection is served again: until the service has
+/// seen connections close and given their places back. Meanwhile they are refused with 503.
+async fn served_again(addr: std::net::SocketAddr) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let raw = raw_http(
-            app.addr,
-            b"GET /health/live HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
-        )
-        .await;
+        let raw =
+            raw_http(addr, b"GET /health/live HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+                .await;
         if raw.starts_with("HTTP/1.1 200 ") {
-            break;
+            return;
         }
         assert!(raw.starts_with("HTTP/1.1 503 "), "{raw}");
-        assert!(tokio::time::Instant::now() < deadline, "the freed place was never reused");
+        assert!(tokio::time::Instant::now() < deadline, "no place came free");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -210,19 +214,7 @@ async fn headers_trickling_in_get_408_at_the_deadline_and_free_every_place() {
     // Closed at the deadline (1 s), well before the trickles would have ended by themselves.
     assert!(started.elapsed() < Duration::from_secs(10));
     // The places are free again.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let raw = raw_http(
-            app.addr,
-            b"GET /health/live HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
-        )
-        .await;
-        if raw.starts_with("HTTP/1.1 200 ") {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no place came free: {raw}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    served_again(app.addr).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
