@@ -68,7 +68,7 @@ impl Attempt<'_> {
     async fn settle(mut self, outcome: Outcome<'_>) -> Result<(), Error> {
         let counted = self.counted.take().unwrap_or_default();
         let sessions = self.sessions;
-        let writer = sessions.store.writer().await?;
+        let writer = sessions.store.counters().await?;
         throttle::settle(&*writer, &counted, outcome, self.now, sessions.throttle).await?;
         Ok(())
     }
@@ -80,7 +80,7 @@ impl Drop for Attempt<'_> {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let (store, policy, now) = (self.sessions.store.clone(), self.sessions.throttle, self.now);
         runtime.spawn(async move {
-            let settled = match store.writer().await {
+            let settled = match store.counters().await {
                 Ok(writer) => {
                     throttle::settle(&*writer, &counted, Outcome::NotChecked, now, policy)
                         .await
@@ -268,7 +268,7 @@ impl Sessions {
             return Err(self.blocked(&audit));
         }
         let counted =
-            match throttle::reserve(&*self.store.writer().await?, &subjects, now, self.throttle)
+            match throttle::reserve(&*self.store.counters().await?, &subjects, now, self.throttle)
                 .await?
             {
                 Ok(counted) => counted,
