@@ -240,12 +240,8 @@ impl TokenStore {
         let (sender, receiver) = mpsc::channel(QUEUE);
         if db.get_database_backend() == DbBackend::Postgres {
             tokio::spawn(group_commits(db.clone(), receiver));
-            return Ok(Self {
-                writer: db.clone(),
-                counters: db.clone(),
-                queue: Some(sender),
-                turn: None,
-            });
+            let counters = postgres_counters(db);
+            return Ok(Self { writer: db.clone(), counters, queue: Some(sender), turn: None });
         }
         let Some(options) = sqlite_file_options(db) else {
             return Ok(Self { writer: db.clone(), counters: db.clone(), queue: None, turn: None });
@@ -282,7 +278,9 @@ impl TokenStore {
     /// its password check), and with a sync each (~0.35 ms, more under load) the refresh-token
     /// groups waited behind them: company-user tokens beside a load of logins had a p99 of
     /// 60 ms instead of 6 ms. A power cut (not a crash: the WAL is written) can lose the last
-    /// counts; the next synced commit, a group's, makes them durable too.
+    /// counts; the next synced commit, a group's, makes them durable too. On PostgreSQL the
+    /// same: a pool of its own with `synchronous_commit = off` (a server crash, too, can lose
+    /// the last fraction of a second of counts there).
     pub async fn counters(&self) -> Result<WriterTurn<'_>, Error> {
         let turn = match &self.turn {
             Some(turn) => Some(turn.acquire().await.map_err(Error::internal)?),
@@ -362,6 +360,22 @@ async fn other_writes(
         .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
     Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
+
+/// The connections of login counters on PostgreSQL: a small pool of the same server whose
+/// commits do not wait for the WAL flush (`synchronous_commit = off`), opened lazily. Two
+/// counter commits per login, each flushed, cost PostgreSQL CPU on the cores Argon2 needs.
+fn postgres_counters(db: &DatabaseConnection) -> DatabaseConnection {
+    let pool = db.get_postgres_connection_pool();
+    let options = (*pool.connect_options()).clone().options([("synchronous_commit", "off")]);
+    let counters = sea_orm::sqlx::pool::PoolOptions::new()
+        .max_connections(COUNTER_CONNECTIONS)
+        .acquire_timeout(pool.options().get_acquire_timeout())
+        .connect_lazy_with(options);
+    sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(counters)
+}
+
+/// Connections of [`postgres_counters`]: a counter write is one short statement.
+const COUNTER_CONNECTIONS: u32 = 2;
 
 /// Whether the pool opens its SQLite file read-only (`mode=ro`, or `immutable`).
 fn sqlite_read_only(options: &sea_orm::sqlx::sqlite::SqliteConnectOptions) -> bool {
