@@ -169,8 +169,8 @@ pub enum Outcome<'a> {
 }
 
 /// Settles the attempt counted as `counted`: gives its places back and records `outcome`,
-/// in the window it was counted in. A failure that reaches the limit blocks the subject
-/// until `now` plus the block time.
+/// in the window each subject counted it in, in one statement for all of them. A failure
+/// that reaches the limit blocks the subject until `now` plus the block time.
 pub async fn settle(
     db: &impl ConnectionTrait,
     counted: &[Counted],
@@ -178,33 +178,43 @@ pub async fn settle(
     now: i64,
     policy: Policy,
 ) -> Result<(), DbErr> {
-    const SQL: &str = "UPDATE login_attempt SET \
-        pending = CASE WHEN window_started_at = ? AND pending > 0 THEN pending - 1 \
-                       ELSE pending END, \
-        failures = CASE WHEN ? THEN 0 WHEN window_started_at = ? THEN failures + ? \
-                        ELSE failures END, \
-        blocked_until = CASE WHEN ? THEN NULL \
-                             WHEN window_started_at = ? AND ? AND failures + 1 >= ? THEN ? \
-                             ELSE blocked_until END \
-        WHERE subject = ?";
-    let failed = outcome == Outcome::Failed;
-    for counted in counted {
-        let clear = matches!(outcome, Outcome::Succeeded { email } if email == counted.subject);
-        let window = counted.window_started_at;
-        let values = vec![
-            window.into(),
-            clear.into(),
-            window.into(),
-            i32::from(failed).into(),
-            clear.into(),
-            window.into(),
-            failed.into(),
-            policy.attempts.into(),
-            now.saturating_add(policy.block).into(),
-            counted.subject.clone().into(),
-        ];
-        db.execute_raw(statement(db.get_database_backend(), SQL, values)).await?;
+    if counted.is_empty() {
+        return Ok(());
     }
+    // The window each row's attempt was counted in.
+    let window = format!("CASE subject {} END", vec!["WHEN ? THEN ?"; counted.len()].join(" "));
+    let sql = format!(
+        "UPDATE login_attempt SET \
+         pending = CASE WHEN window_started_at = {window} AND pending > 0 THEN pending - 1 \
+                        ELSE pending END, \
+         failures = CASE WHEN subject = ? THEN 0 WHEN window_started_at = {window} \
+                         THEN failures + ? ELSE failures END, \
+         blocked_until = CASE WHEN subject = ? THEN NULL \
+                              WHEN window_started_at = {window} AND ? = 1 \
+                                   AND failures + 1 >= ? THEN ? \
+                              ELSE blocked_until END \
+         WHERE subject IN ({})",
+        vec!["?"; counted.len()].join(", ")
+    );
+    let windows: Vec<Value> = counted
+        .iter()
+        .flat_map(|c| [c.subject.clone().into(), c.window_started_at.into()])
+        .collect();
+    // No subject is empty: `''` clears none.
+    let cleared = match outcome {
+        Outcome::Succeeded { email } => email.to_owned(),
+        Outcome::Failed | Outcome::NotChecked => String::new(),
+    };
+    let added = i32::from(outcome == Outcome::Failed);
+    let mut values: Vec<Value> = windows.clone();
+    values.push(cleared.clone().into());
+    values.extend(windows.iter().cloned());
+    values.push(added.into());
+    values.push(cleared.into());
+    values.extend(windows);
+    values.extend([added.into(), policy.attempts.into(), now.saturating_add(policy.block).into()]);
+    values.extend(counted.iter().map(|c| Value::from(c.subject.clone())));
+    db.execute_raw(statement(db.get_database_backend(), &sql, values)).await?;
     Ok(())
 }
 
