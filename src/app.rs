@@ -22,6 +22,7 @@ use crate::{
     service::{
         audit::AuditLog,
         membership_cache::{self, MembershipCache},
+        session_cap::SessionCap,
         sessions::Sessions,
         throttle,
         token_store::TokenStore,
@@ -69,6 +70,9 @@ impl AppState {
                 },
             )?,
             store,
+            session_cap: SessionCap::new(
+                usize::try_from(config.max_sessions_per_customer).unwrap_or(usize::MAX),
+            ),
         };
         let memberships = Arc::new(MembershipCache::new(
             config.membership_cache,

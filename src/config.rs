@@ -143,6 +143,12 @@ pub struct Config {
     #[arg(long, env = "GLUE_AUTH_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeader::XForwardedFor, global = true)]
     pub forwarded_header: ForwardedHeader,
 
+    /// Sessions (logins and company-user authentications, each with its refresh tokens) one
+    /// customer keeps: starting one more revokes the customer's oldest. Counted by each
+    /// instance since its start. 0: no bound.
+    #[arg(long, env = "GLUE_AUTH_MAX_SESSIONS_PER_CUSTOMER", default_value_t = 100, global = true)]
+    pub max_sessions_per_customer: u64,
+
     /// Seconds after its rotation within which a refresh token presented again is refused
     /// (401/004) without revoking its family: a request sent twice, or two tabs refreshing
     /// at once. Later, a reuse revokes the family. 0: every reuse revokes it.

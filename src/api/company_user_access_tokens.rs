@@ -140,6 +140,8 @@ impl CompanyUserAccessTokensApi {
     /// whatever the reason, so nobody learns whether a company user exists. Its refresh
     /// token is bound to that company user. Errors are checked in this order: body (400),
     /// access token (403/002, 401/001), attributes (422/901), company user (401/001).
+    /// Each call starts a session: a customer keeps the last 100 (logins included), and one
+    /// more revokes the customer's oldest session (`--max-sessions-per-customer`).
     #[oai(
         path = "/company-user-access-tokens",
         method = "post",

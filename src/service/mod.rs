@@ -7,6 +7,7 @@ pub mod directory;
 pub mod health;
 pub mod membership;
 pub mod membership_cache;
+pub mod session_cap;
 pub mod sessions;
 pub mod sql;
 pub mod throttle;

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{
     audit::{Audit, AuditLog},
     membership,
+    session_cap::SessionCap,
     sql::CachedSql,
     throttle::{self, NotCounted, Outcome},
     token_store::{NewToken, Presented, Refreshed, Successor, TokenStore},
@@ -52,6 +53,8 @@ pub struct Sessions {
     pub passwords: password::Checker,
     /// Where every write goes.
     pub store: TokenStore,
+    /// The sessions each customer keeps.
+    pub session_cap: SessionCap,
 }
 
 /// A login attempt counted as pending (`throttle::reserve`) until it is settled. Should the
@@ -240,8 +243,31 @@ impl Sessions {
     async fn start(&self, identity: Identity) -> Result<Issued, Error> {
         let now = self.clock.now();
         let (refresh_token, row) = self.new_refresh_token(&identity, now)?;
-        self.store.insert(row).await?;
+        let first = self.store.insert(row).await?;
+        self.within_cap(identity.customer_id, first, now).await?;
         self.issued(&identity, refresh_token, now)
+    }
+
+    /// Records the session of `customer` that the token `first` starts, and revokes the
+    /// customer's oldest session when this one is beyond the cap (`session_cap`).
+    async fn within_cap(&self, customer: i32, first: i64, now: i64) -> Result<(), Error> {
+        let Some(oldest) = self.session_cap.started(customer, first) else { return Ok(()) };
+        self.revoke_descendants(oldest, now).await?;
+        let revoked = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+            .filter(refresh_token::Column::Id.eq(oldest))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(&*self.store.writer().await?)
+            .await?;
+        tracing::info!(
+            target: "glue_auth::audit",
+            event = "session_cap_revoked",
+            customer_id = customer,
+            first_token = oldest,
+            first_still_live = revoked.rows_affected,
+            "a session beyond the cap: the customer's oldest is revoked"
+        );
+        Ok(())
     }
 
     /// `POST /access-tokens`: checks the password (Argon2id, on the checking threads, in the
@@ -483,9 +509,10 @@ impl Sessions {
             kind: TokenKind::CompanyUser,
         };
         let (refresh_token, row) = self.new_refresh_token(&identity, now)?;
-        if self.store.insert_for_member(uuid, row).await?.is_none() {
+        let Some(first) = self.store.insert_for_member(uuid, row).await? else {
             return Ok(None);
-        }
+        };
+        self.within_cap(identity.customer_id, first, now).await?;
         self.issued(&identity, refresh_token, now).map(Some)
     }
 }

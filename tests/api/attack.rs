@@ -18,6 +18,7 @@ on_both_databases!(
     parallel_refreshes_of_one_token_leave_a_winner_whose_tokens_keep_working,
     spent_login_counters_are_purged_and_live_ones_kept,
     login_audit_lines_name_the_client_and_a_keyed_e_mail_hash_once_a_minute,
+    a_customer_beyond_its_session_cap_loses_its_oldest_session,
 );
 
 const BLOCKED: &str =
@@ -392,6 +393,40 @@ async fn login_audit_lines_name_the_client_and_a_keyed_e_mail_hash_once_a_minute
     );
     let expected = format!("email={}", audit.email_key("donald@acme.com"));
     assert!(line.contains(&expected), "{line} lacks {expected}");
+}
+
+async fn a_customer_beyond_its_session_cap_loses_its_oldest_session(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_with(db, test, &["--max-sessions-per-customer", "3"]).await
+    else {
+        return;
+    };
+    glue_auth::admin::load_demo(&app.db).await.unwrap();
+    const SONIA: &str = "ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac";
+    let refresh_failed = |answer: Answer| {
+        answer.assert_error(401, Some("004"), "Failed to refresh token.");
+    };
+    // Sonia's three sessions; the first one is refreshed (its family has two tokens), the
+    // third is a company-user authentication. Karl's one is his own.
+    let (_, first) = app.tokens_of("sonia@acme.com").await;
+    let (_, first) = app.refresh(&first).await.tokens();
+    let (access, second) = app.tokens_of("sonia@acme.com").await;
+    let answer = app.company_user_token(&access, SONIA).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let (_, third) = answer.tokens();
+    let (_, karl) = app.tokens_of("karl@acme.com").await;
+    // Refreshed again, within the cap: its family now has three tokens.
+    let answer = app.refresh(&first).await;
+    assert_eq!(answer.status, 201, "within the cap: {}", answer.body);
+    let (_, first) = answer.tokens();
+    // The fourth revokes the oldest, its whole family; the fifth the next.
+    let (_, fourth) = app.tokens_of("sonia@acme.com").await;
+    refresh_failed(app.refresh(&first).await);
+    let (_, fifth) = app.tokens_of("sonia@acme.com").await;
+    refresh_failed(app.refresh(&second).await);
+    for token in [third, fourth, fifth, karl] {
+        let answer = app.refresh(&token).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+    }
 }
 
 /// The mode bits of `path` that group and others have.
