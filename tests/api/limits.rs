@@ -1,6 +1,6 @@
 //! Transport limits at their edges (issue 7 item 9): header size, request timeout and the
-//! connection cap. The body limit's edges are in `pipeline`. Nothing here touches the
-//! database, so these run on SQLite only.
+//! connection cap, the header deadline and the cap per address. The body limit's edges are
+//! in `pipeline`. Nothing here touches the database, so most run on SQLite only.
 
 use std::time::Duration;
 
@@ -9,7 +9,15 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::{Db, TestApp, raw_http};
+use crate::helpers::{Db, TestApp, on_both_databases, raw_http};
+
+// The transport's defences run before any database work; they are pinned on both databases
+// all the same, since the service under them is built on each.
+on_both_databases!(
+    headers_trickling_in_get_408_at_the_deadline_and_free_every_place,
+    the_header_deadline_spares_an_idle_keep_alive_connection_and_a_slow_body,
+    connections_from_one_address_beyond_its_cap_get_503_and_others_are_served,
+);
 
 /// Longest wait for an answer that must come (a hang fails the test instead of blocking it).
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -164,15 +172,16 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn headers_trickling_in_get_408_at_the_deadline_and_free_every_place() {
-    let app = TestApp::spawn_with(
-        Db::Sqlite,
-        "limits::header_trickle",
+async fn headers_trickling_in_get_408_at_the_deadline_and_free_every_place(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_with(
+        db,
+        test,
         &["--header-timeout", "1", "--max-connections", "5", "--max-connections-per-address", "5"],
     )
     .await
-    .unwrap();
+    else {
+        return;
+    };
     // Five connections take every place, each sending a header byte every 200 ms: poem's
     // idle timeout would start again with each byte.
     let mut trickles = Vec::new();
@@ -217,15 +226,15 @@ async fn headers_trickling_in_get_408_at_the_deadline_and_free_every_place() {
     served_again(app.addr).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_header_deadline_spares_an_idle_keep_alive_connection_and_a_slow_body() {
-    let app = TestApp::spawn_with(
-        Db::Sqlite,
-        "limits::header_deadline_spares",
-        &["--header-timeout", "1", "--request-timeout", "10"],
-    )
-    .await
-    .unwrap();
+async fn the_header_deadline_spares_an_idle_keep_alive_connection_and_a_slow_body(
+    db: Db,
+    test: &str,
+) {
+    let Some(app) =
+        TestApp::spawn_with(db, test, &["--header-timeout", "1", "--request-timeout", "10"]).await
+    else {
+        return;
+    };
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
     let answer = keep_alive_get(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
@@ -249,15 +258,14 @@ async fn the_header_deadline_spares_an_idle_keep_alive_connection_and_a_slow_bod
     assert!(answer.starts_with("HTTP/1.1 422 "), "{answer}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_from_one_address_beyond_its_cap_get_503_and_others_are_served() {
-    let app = TestApp::spawn_with(
-        Db::Sqlite,
-        "limits::per_address",
-        &["--max-connections-per-address", "3"],
-    )
-    .await
-    .unwrap();
+async fn connections_from_one_address_beyond_its_cap_get_503_and_others_are_served(
+    db: Db,
+    test: &str,
+) {
+    let Some(app) = TestApp::spawn_with(db, test, &["--max-connections-per-address", "3"]).await
+    else {
+        return;
+    };
     let from = |n: u8| {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind(std::net::SocketAddr::from(([127, 0, 0, n], 0))).unwrap();
