@@ -14,6 +14,11 @@
 //! failure-persistence file is written. Run longer locally with, e.g.,
 //! `GLUE_AUTH_FUZZ_CASES=20000 cargo test --test api fuzz:: -- --nocapture`.
 
+/// The fuzzers log the same personas in over and over: neither login blocking nor the cap
+/// on sessions per customer (which would revoke the tokens they hold) may get in the way.
+const FUZZ_OPTIONS: [&str; 4] =
+    ["--login-block-attempts", "1000000", "--max-sessions-per-customer", "0"];
+
 use std::{cell::RefCell, collections::BTreeMap, fmt, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -90,8 +95,7 @@ impl Harness {
         // parsing does with a valid document; the fuzzer is not about blocking.
         let (app, customer_token, first_refresh_token, company_user_token) =
             rt.block_on(async {
-                let app =
-                    TestApp::spawn_with(db, test, &["--login-block-attempts", "1000000"]).await?;
+                let app = TestApp::spawn_with(db, test, &FUZZ_OPTIONS).await?;
                 glue_auth::admin::load_demo(&app.db).await.unwrap();
                 let (customer, refresh) = app.tokens_of(USERNAME).await;
                 let body = json!({"data": {"type": "company-user-access-tokens",
