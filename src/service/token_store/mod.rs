@@ -266,11 +266,19 @@ impl TokenStore {
     /// write: on a SQLite file, one write (statement or transaction) at a time, between the
     /// groups of refresh tokens. Hold it for one write, not longer.
     pub async fn writer(&self) -> Result<WriterTurn<'_>, Error> {
+        self.turn_on(&self.writer).await
+    }
+
+    /// `connection`, once it is the caller's turn to write (on a SQLite file).
+    async fn turn_on<'a>(
+        &'a self,
+        connection: &'a DatabaseConnection,
+    ) -> Result<WriterTurn<'a>, Error> {
         let turn = match &self.turn {
             Some(turn) => Some(turn.acquire().await.map_err(Error::internal)?),
             None => None,
         };
-        Ok(WriterTurn { writer: &self.writer, _turn: turn })
+        Ok(WriterTurn { writer: connection, _turn: turn })
     }
 
     /// [`Self::writer`] for the login counters. On a SQLite file their commits do not wait
@@ -282,11 +290,7 @@ impl TokenStore {
     /// same: a pool of its own with `synchronous_commit = off` (a server crash, too, can lose
     /// the last fraction of a second of counts there).
     pub async fn counters(&self) -> Result<WriterTurn<'_>, Error> {
-        let turn = match &self.turn {
-            Some(turn) => Some(turn.acquire().await.map_err(Error::internal)?),
-            None => None,
-        };
-        Ok(WriterTurn { writer: &self.counters, _turn: turn })
+        self.turn_on(&self.counters).await
     }
 
     /// Stores a new token and gives its id.
