@@ -1,5 +1,5 @@
-//! The load benchmark of issue 6: `cargo bench --bench load -- [options]` (`--help` lists
-//! them; the README's "Benchmarks" section explains the output).
+//! The load benchmark (docs/benchmarks.md): `cargo bench --bench load -- [options]` (`--help` lists
+//! them; `docs/benchmarks.md` explains the output).
 //!
 //! What one run does, by itself, all on 127.0.0.1:
 //! 1. Times Argon2id verifies in-process (the bound of `POST /access-tokens` is cores ÷ the
@@ -531,7 +531,7 @@ fn run(opts: &Options) -> Result<()> {
         }
     }
     if !scale.is_empty() {
-        println!("\nscale pass ÷ base pass, requests/s (issue 6: within 10%):");
+        println!("\nscale pass ÷ base pass, requests/s (docs/benchmarks.md §2: within 10%):");
         for s in &scale {
             println!(
                 "  {:<11} {:<34} {:>4} conns  {:>9.1} -> {:>9.1}  {:>6.1}%",
@@ -544,7 +544,7 @@ fn run(opts: &Options) -> Result<()> {
             );
         }
     }
-    println!("\nissue 6 targets:");
+    println!("\ntargets (docs/benchmarks.md §2):");
     for t in &targets {
         println!("  [{}] {} : {}", if t.met { "met" } else { "NOT met" }, t.target, t.measured);
     }
@@ -808,7 +808,8 @@ struct Row {
     ceiling: Option<String>,
     ceiling_requests_per_s: Option<f64>,
     fraction_of_ceiling: Option<f64>,
-    /// Refresh tokens: against the sign-only ceiling (c) too (issue 6 words its target so).
+    /// Refresh tokens: against the sign-only ceiling (c) too, as its target is worded
+    /// (docs/benchmarks.md §2).
     fraction_of_sign_ceiling: Option<f64>,
     /// Refresh tokens: against ceiling (d), the token store alone, measured just before.
     fraction_of_store_ceiling: Option<f64>,
@@ -2549,7 +2550,7 @@ impl RunSetup<'_> {
     }
 
     /// Logins at the first connection count, with a paced load of the other endpoints beside
-    /// them: their p99 while Argon2 saturates the CPU (issue 6: at most 50 ms).
+    /// them: their p99 while Argon2 saturates the CPU (at most 50 ms, docs/benchmarks.md §2).
     fn run_combined(
         &self,
         available: &[Scenario],

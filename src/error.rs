@@ -3,7 +3,8 @@
 
 use sea_orm::DbErr;
 
-/// One violated attribute rule (spec §1.4 step 6), rendered as `<attribute> => <message>`.
+/// One violated attribute rule (docs/wire-contract.md §1.4 step 6), rendered as `<attribute> =>
+/// <message>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     pub attribute: &'static str,
@@ -22,7 +23,8 @@ impl Violation {
     }
 }
 
-/// The company resources a company user reads (spec §3.5, §3.6); each has its own codes.
+/// The company resources a company user reads (docs/wire-contract.md §3.5, §3.6); each has its own
+/// codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompanyResource {
     CompanyUsers,

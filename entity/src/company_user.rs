@@ -12,7 +12,7 @@ pub struct Model {
     pub company_id: i32,
     pub business_unit_id: Option<i32>,
     pub is_active: bool,
-    /// The membership a plain customer token carries (spec §2.2).
+    /// The membership a plain customer token carries (docs/wire-contract.md §2.2).
     pub is_default: bool,
     pub created_at: i64,
 }

@@ -1,4 +1,4 @@
-//! The sea-orm entities of glue-auth, one module per table (spec §4).
+//! The sea-orm entities of glue-auth, one module per table (docs/wire-contract.md §4).
 //!
 //! Internal keys are integers; every resource a client sees is addressed by a uuid or, for
 //! customers, by the customer reference. Times are Unix seconds (`i64`), which compare the

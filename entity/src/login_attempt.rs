@@ -1,5 +1,5 @@
-//! Login counters for blocking (spec §3.1), one row per e-mail and per client address.
-//! They live in the database so that every instance of the service sees the same counts.
+//! Login counters for blocking (docs/wire-contract.md §3.1), one row per e-mail and per client
+//! address. They live in the database so that every instance of the service sees the same counts.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

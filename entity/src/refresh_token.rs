@@ -1,4 +1,5 @@
-//! An issued refresh token. Only a SHA-256 hash of the token is stored (spec §2.3).
+//! An issued refresh token. Only a SHA-256 hash of the token is stored (docs/wire-contract.md
+//! §2.3).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,5 +1,5 @@
-//! The data model of spec §4: customers, companies and their units, addresses, roles,
-//! company users, refresh tokens and login-attempt counters.
+//! The data model of docs/wire-contract.md §4: customers, companies and their units, addresses,
+//! roles, company users, refresh tokens and login-attempt counters.
 
 use sea_orm_migration::prelude::*;
 

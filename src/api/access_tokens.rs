@@ -1,4 +1,4 @@
-//! `POST /access-tokens`: authenticate as a customer (spec §3.1).
+//! `POST /access-tokens`: authenticate as a customer (docs/wire-contract.md §3.1).
 
 use std::sync::Arc;
 

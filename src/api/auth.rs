@@ -1,5 +1,5 @@
-//! The bearer extractors (spec §1.4 step 5). A handler that receives [`Bearer`] holds a
-//! verified identity; [`OptionalBearer`] serves unprotected operations, where a token that
+//! The bearer extractors (docs/wire-contract.md §1.4 step 5). A handler that receives [`Bearer`]
+//! holds a verified identity; [`OptionalBearer`] serves unprotected operations, where a token that
 //! is sent is still checked.
 
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! `GET /companies/mine` and `GET /companies/{id}`: the caller's company (spec §3.6).
+//! `GET /companies/mine` and `GET /companies/{id}`: the caller's company (docs/wire-contract.md
+//! §3.6).
 
 use std::sync::Arc;
 

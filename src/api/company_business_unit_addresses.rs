@@ -1,5 +1,5 @@
 //! `GET /company-business-unit-addresses/{id}`: an address of the caller's company
-//! (spec §3.6). Any member of the company may read any of its addresses.
+//! (docs/wire-contract.md §3.6). Any member of the company may read any of its addresses.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! `GET /company-business-units/mine` and `GET /company-business-units/{id}`: the business
-//! units of the caller's company (spec §3.6), with `include=companies,
+//! units of the caller's company (docs/wire-contract.md §3.6), with `include=companies,
 //! company-business-unit-addresses`.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
-//! What the company resources (spec §3.5, §3.6) share on the wire: `include` and the
-//! `relationships` / `included` it brings, collection `links` with paging, and ids in paths.
+//! What the company resources (docs/wire-contract.md §3.5, §3.6) share on the wire: `include` and
+//! the `relationships` / `included` it brings, collection `links` with paging, and ids in paths.
 //!
 //! `include` follows Glue: a name counts when a resource in the document has that
 //! relationship, so an included resource carries relationships too (`include=

@@ -1,5 +1,5 @@
 //! `GET /company-roles/mine` and `GET /company-roles/{id}`: the roles of the caller's
-//! company (spec §3.6), with `include=companies`.
+//! company (docs/wire-contract.md §3.6), with `include=companies`.
 
 use std::sync::Arc;
 

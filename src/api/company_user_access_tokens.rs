@@ -1,5 +1,5 @@
-//! `POST /company-user-access-tokens`: authenticate as a company user (spec §3.2, the seed
-//! page "Authenticating as a company user").
+//! `POST /company-user-access-tokens`: authenticate as a company user (docs/wire-contract.md
+//! §3.2; Spryker's page "Authenticating as a company user").
 
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ pub struct CompanyUserAccessTokensRequestAttributes {
 
 impl poem_openapi::types::Example for CompanyUserAccessTokensRequestAttributes {
     fn example() -> Self {
-        // The seed page's sample.
+        // The documentation page's sample.
         Self { id_company_user: uuid::uuid!("5daf27b3-eddf-5b81-98cb-899f140f97e5") }
     }
 }
@@ -59,7 +59,8 @@ impl RequestDocument for CompanyUserAccessTokensRequest {
     const RESOURCE_TYPE: &'static str = "company-user-access-tokens";
 }
 
-/// The attributes of `company-user-access-tokens`: exactly the four of the seed page.
+/// The attributes of `company-user-access-tokens`: exactly the four of Spryker's documentation
+/// page.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct CompanyUserAccessTokensAttributes {
@@ -87,7 +88,7 @@ impl From<Issued> for CompanyUserAccessTokensAttributes {
 
 impl poem_openapi::types::Example for CompanyUserAccessTokensAttributes {
     fn example() -> Self {
-        // The seed page's response sample.
+        // The documentation page's response sample.
         Self {
             token_type: "Bearer".into(),
             expires_in: 28800,

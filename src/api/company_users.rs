@@ -1,5 +1,6 @@
 //! `GET /company-users/mine`, `GET /company-users` and `GET /company-users/{id}`
-//! (spec §3.5): the caller's memberships, and the company users of the caller's company.
+//! (docs/wire-contract.md §3.5): the caller's memberships, and the company users of the caller's
+//! company.
 
 use std::sync::Arc;
 

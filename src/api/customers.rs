@@ -1,5 +1,5 @@
 //! `GET /customers` and `GET /customers/{customerReference}`: the caller's own customer
-//! (spec §3.7).
+//! (docs/wire-contract.md §3.7).
 
 use std::sync::Arc;
 

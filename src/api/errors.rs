@@ -1,5 +1,5 @@
 //! The one place where an error becomes an HTTP status, a Glue code and a JSON:API error
-//! document (spec §1.3, §1.5): domain errors, framework errors and panics alike.
+//! document (docs/wire-contract.md §1.3, §1.5): domain errors, framework errors and panics alike.
 //!
 //! Each operation declares the errors it can answer with as an [`ErrorSet`]; [`ApiError`]
 //! publishes them in the OpenAPI document, one example per case.
@@ -56,7 +56,8 @@ pub const AUTHENTICATION_FAILED: GlueError = GlueError {
     code: Some("003"),
     detail: Cow::Borrowed("Failed to authenticate user."),
 };
-/// Spec §3.2 (seed over runtime: Spryker's PHP answers 003 here; the seed documents 001).
+/// docs/wire-contract.md §3.2 (documented over runtime: Spryker's PHP answers 003 here; its
+/// documentation says 001).
 pub const COMPANY_USER_AUTHENTICATION_FAILED: GlueError = GlueError {
     status: StatusCode::UNAUTHORIZED,
     code: Some("001"),
@@ -92,7 +93,7 @@ pub const CUSTOMER_NOT_FOUND: GlueError = GlueError {
 pub const PAGINATION_INVALID: GlueError =
     generic(StatusCode::BAD_REQUEST, "Pagination parameters are invalid.");
 
-/// The detail of every "no company context" error (spec §3.5, §3.6).
+/// The detail of every "no company context" error (docs/wire-contract.md §3.5, §3.6).
 const NO_COMPANY_CONTEXT: &str = "Current company user is not set. You need to select the \
      current company user with /company-user-access-tokens in order to access the resource \
      collection.";
@@ -146,8 +147,8 @@ pub const fn not_found(resource: CompanyResource) -> GlueError {
 
 pub const INTERNAL: GlueError = generic(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
 pub const UNAVAILABLE: GlueError = generic(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
-// Transport limits (issue 7 item 9): they can meet any request, so they are documented in
-// the README rather than on every operation.
+// Transport limits (docs/wire-contract.md §1.6): they can meet any request, so they are
+// documented there rather than on every operation.
 pub const HEADERS_TOO_LARGE: GlueError =
     generic(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "Request header fields too large.");
 pub const REQUEST_TIMEOUT: GlueError =
@@ -262,7 +263,7 @@ impl From<Error> for poem::Error {
     }
 }
 
-/// Turns any error the framework raised into the JSON:API envelope (spec §1.3).
+/// Turns any error the framework raised into the JSON:API envelope (docs/wire-contract.md §1.3).
 pub fn render_framework_error(err: poem::Error) -> Response {
     use poem::error::{MethodNotAllowedError, NotFoundError};
     use poem_openapi::error::{ContentTypeError, ParseParamError, ParseRequestPayloadError};
@@ -327,7 +328,7 @@ macro_rules! error_set {
 }
 pub(crate) use error_set;
 
-/// What reading a JSON:API request body can answer (spec §1.4 steps 1 and 3).
+/// What reading a JSON:API request body can answer (docs/wire-contract.md §1.4 steps 1 and 3).
 pub const BODY_ERRORS: [GlueError; 4] =
     [POST_DATA_INVALID, INVALID_TYPE, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE];
 

@@ -1,4 +1,5 @@
-//! `/health/live` and `/health/ready` (spec §3.8): for load balancers and orchestrators.
+//! `/health/live` and `/health/ready` (docs/wire-contract.md §3.8): for load balancers and
+//! orchestrators.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
-//! JSON:API on the wire (spec §1): the `application/vnd.api+json` payloads, the request
-//! document check of §1.4 step 3, and the error document.
+//! JSON:API on the wire (docs/wire-contract.md §1): the `application/vnd.api+json` payloads, the
+//! request document check of §1.4 step 3, and the error document.
 //!
 //! poem-openapi's `Json<T>` answers `application/json; charset=utf-8` and refuses bodies
 //! without a Content-Type; Glue does neither, hence these payload types.
@@ -220,7 +220,7 @@ fn linkable_host(host: &str) -> bool {
     !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
 }
 
-/// Reads request attributes and collects every violated rule (spec §1.4 step 6).
+/// Reads request attributes and collects every violated rule (docs/wire-contract.md §1.4 step 6).
 pub struct Attributes<'a> {
     map: &'a Map<String, Value>,
     violations: Vec<crate::error::Violation>,

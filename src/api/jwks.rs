@@ -1,5 +1,5 @@
-//! `GET /.well-known/jwks.json` (spec §2.4): the public keys that verify our access tokens,
-//! so other services check tokens without sharing a secret.
+//! `GET /.well-known/jwks.json` (docs/wire-contract.md §2.4): the public keys that verify our
+//! access tokens, so other services check tokens without sharing a secret.
 
 use std::sync::Arc;
 

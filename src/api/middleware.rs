@@ -1,6 +1,7 @@
-//! What happens to every request before and after its operation (spec §1.1, §1.4 steps 1–2):
-//! media types (406, 415), the body limit (413), trailing slashes, the JSON:API envelope for
-//! framework errors (404, 405 with `Allow`, 500 for panics), and one log line per request.
+//! What happens to every request before and after its operation (docs/wire-contract.md §1.1, §1.4
+//! steps 1–2): media types (406, 415), the body limit (413), trailing slashes, the JSON:API
+//! envelope for framework errors (404, 405 with `Allow`, 500 for panics), and one log line per
+//! request.
 
 use std::{sync::Arc, time::Instant};
 
@@ -63,8 +64,8 @@ impl RouteTable {
             .map(|route| (route.template.as_str(), route.methods.as_slice()))
     }
 
-    /// Whether `path/{id}` answers `method` though `path` itself does not (spec §1.4 step 4:
-    /// DELETE on a collection without an id).
+    /// Whether `path/{id}` answers `method` though `path` itself does not (docs/wire-contract.md
+    /// §1.4 step 4: DELETE on a collection without an id).
     pub fn only_members_accept(&self, path: &str, method: &Method) -> bool {
         let Some((collection, methods)) = self.lookup(path) else { return false };
         !methods.contains(method)
@@ -176,8 +177,8 @@ pub async fn handle<E: Endpoint<Output = Response>>(
     Ok(resp)
 }
 
-/// `/company-users/` is `/company-users` (spec §1.4 step 2). The original URI stays
-/// available to `links` through `Request::original_uri`.
+/// `/company-users/` is `/company-users` (docs/wire-contract.md §1.4 step 2). The original URI
+/// stays available to `links` through `Request::original_uri`.
 fn trim_trailing_slash(req: &mut Request) -> String {
     let path = req.uri().path();
     if path.len() > 1 && path.ends_with('/') {

@@ -80,7 +80,7 @@ pub type Apis = (
     health::HealthApi,
 );
 
-/// The company resources a company user reads (spec §3.5, §3.6).
+/// The company resources a company user reads (docs/wire-contract.md §3.5, §3.6).
 pub type CompanyApis = (
     company_users::CompanyUsersApi,
     companies::CompaniesApi,

@@ -1,4 +1,5 @@
-//! `POST /refresh-tokens` and `DELETE /refresh-tokens/{refreshToken}|mine` (spec §3.3, §3.4).
+//! `POST /refresh-tokens` and `DELETE /refresh-tokens/{refreshToken}|mine` (docs/wire-contract.md
+//! §3.3, §3.4).
 
 use std::sync::Arc;
 

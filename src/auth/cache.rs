@@ -1,15 +1,7 @@
 //! A bounded cache of verified access tokens, so that a client which sends the same token
-//! again skips the signature check (an ES256 verify is most of a request's CPU time).
-//!
-//! - Keyed by the BLAKE2b-256 of the whole token: a changed byte anywhere is another key,
-//!   and the cache never holds the token itself. BLAKE2b (collision-resistant like
-//!   SHA-256, and already built for Argon2) hashes a token in half SHA-256's time on this
-//!   machine's CPUs, which lack the SHA extensions: 2.8 µs against 5.5 µs for 700 bytes,
-//!   on every request that carries a token.
-//! - An entry answers only while the token itself would: until its `exp` (plus the same
-//!   leeway as a full verification), checked against the caller's clock on every hit.
-//! - Bounded: at most `capacity` entries (~200 bytes each), the tokens in use kept
-//!   ([`Generations`]).
+//! again skips the signature check. Keyed by a BLAKE2b-256 of the whole token, answering only
+//! until the token's `exp`, at most `capacity` entries ([`Generations`]); measured in
+//! `docs/design/hot-paths.md` §2.
 
 use std::sync::Mutex;
 

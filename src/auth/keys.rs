@@ -1,6 +1,6 @@
-//! Signing keys for access tokens (spec §2.4). Keys come from PEM files so operators can
-//! rotate them (the first key signs, every key verifies, so tokens signed by the previous
-//! key stay valid until they expire); without any, the service makes its own ES256 key on
+//! Signing keys for access tokens (docs/wire-contract.md §2.4). Keys come from PEM files so
+//! operators can rotate them (the first key signs, every key verifies, so tokens signed by the
+//! previous key stay valid until they expire); without any, the service makes its own ES256 key on
 //! first start and keeps it in the data directory, so restarts do not log everyone out.
 //! Every key is parsed once, here: the PEM, the crypto library's key pair, the verifying
 //! key and the public JWK (whose RFC 7638 thumbprint is the `kid`). Requests only sign

@@ -1,20 +1,6 @@
-//! A refresh token's text and the form of it that is stored (spec §2.3).
-//!
-//! A token is a key that orders it by the time it was made (16 lowercase hex digits: the
-//! microseconds since the UNIX epoch) followed by 256 random bits (43 URL-safe base64
-//! characters). The key is public and guessing it gains nothing; the random part is the
-//! secret.
-//!
-//! The stored form is the key followed by the hex SHA-256 of the whole token. The column has
-//! a unique index, and an index grows where its new keys fall: with a bare hash each new
-//! token landed on a random page of it, and every such page is one more page written to the
-//! WAL and synced at the commit. Keys in the order of time all land at the index's end, so a
-//! group of new tokens dirties one or two pages of it. (A simulation of SQLite's group
-//! commit on the benchmark's disk: 2,500–3,000 rotations a second with bare hashes, 4,100
-//! with keys.)
-//!
-//! Tokens issued before this layout (a bare 43-character secret, stored as its bare hash)
-//! are still recognised: [`stored_form`] gives their old stored form.
+//! A refresh token's text and the form of it that is stored (docs/wire-contract.md §2.3): a
+//! key in the order of time, then 256 random bits; stored as the key and a SHA-256 of the
+//! whole token. Why that layout: `docs/design/refresh-token-format.md`.
 
 use std::{
     fmt::Write as _,

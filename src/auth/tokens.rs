@@ -1,5 +1,5 @@
-//! Access tokens (spec §2.1): signed JWTs that resource servers verify on their own, with
-//! the keys of `GET /.well-known/jwks.json`. The claims follow Spryker's layout, `sub`
+//! Access tokens (docs/wire-contract.md §2.1): signed JWTs that resource servers verify on their
+//! own, with the keys of `GET /.well-known/jwks.json`. The claims follow Spryker's layout, `sub`
 //! being a JSON *string* that holds JSON, because existing Glue clients and resource
 //! servers parse exactly that. Verification trusts nothing in a token before its
 //! signature is checked with one of our keys under that key's own algorithm, which rules

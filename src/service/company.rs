@@ -1,6 +1,6 @@
-//! What a company user may read of its company (spec §3.5, §3.6): the company context of a
-//! token, the permission check, the company-user directory with its filters and paging, and
-//! the related resources of a page, loaded in one query per relationship type (no N+1).
+//! What a company user may read of its company (docs/wire-contract.md §3.5, §3.6): the company
+//! context of a token, the permission check, the company-user directory with its filters and
+//! paging, and the related resources of a page, loaded in one query per relationship type (no N+1).
 //!
 //! Every lookup is confined to the caller's company: a resource of another company is
 //! simply not found.
@@ -37,7 +37,7 @@ pub async fn context(
 }
 
 /// Whether one of the company user's roles grants `permission_key` (read from the database,
-/// never from the token: spec §2.1).
+/// never from the token: docs/wire-contract.md §2.1).
 pub async fn has_permission(
     db: &impl ConnectionTrait,
     company_user_id: i32,

@@ -1,5 +1,5 @@
-//! Company-user memberships: which one a plain customer token carries (spec §2.2) and
-//! whether one may still be used (active, in an approved and active company).
+//! Company-user memberships: which one a plain customer token carries (docs/wire-contract.md §2.2)
+//! and whether one may still be used (active, in an approved and active company).
 //!
 //! These queries run on every company-user token, refresh and `GET /company-users/mine`:
 //! their SQL is rendered once ([`CachedSql`]).

@@ -1,25 +1,6 @@
 //! The usable memberships of recent customers, for `GET /company-users/mine`, so that a
-//! listing costs no database round trip.
-//!
-//! - **Kept correct by the directory's version.** Triggers raise `directory_version` in
-//!   the same transaction as any change that can add, drop or reorder a usable membership,
-//!   whoever writes it (see the migration). [`MembershipCache::poll`] reads that one row
-//!   every half of `max_age`; when the number moved, the cache is emptied.
-//! - **Never older than `max_age`.** An entry is served only while the last successful
-//!   read of the version began less than `max_age` ago. A change committed before that read
-//!   began is therefore already seen, and a listing reflects every change within `max_age`
-//!   of its commit. If the database stops answering, the cache stops answering too once
-//!   `max_age` has passed, and listings fail as they would without it.
-//! - **No late fill.** A listing read from the database is kept only if no emptying
-//!   happened since the read began, so a read that raced a change cannot put the old list
-//!   back.
-//! - Bounded to `capacity` customers ([`Generations`]).
-//! - **Rendered once.** A listing keeps the API's rendering of itself, made on first use
-//!   ([`Listing::rendered`]); an emptied entry takes it along.
-//!
-//! Only the listing uses it. Issuing a company-user token and refreshing one read the
-//! membership from the database, in the same statement or transaction that issues, so a
-//! deactivated membership is refused at once.
+//! listing costs no database round trip. Kept correct by the directory's version, never
+//! older than `max_age`, never filled late: `docs/design/membership-cache.md`.
 
 use std::{
     borrow::Cow,

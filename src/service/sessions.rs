@@ -1,6 +1,6 @@
 //! Sessions: logging in, refreshing with rotation and reuse detection, revoking, purging
-//! (spec §2.3, §3.1, §3.3, §3.4). Access tokens are stateless JWTs; refresh tokens are
-//! random secrets of which only a SHA-256 hash is stored ([`crate::auth::refresh_token`]).
+//! (docs/wire-contract.md §2.3, §3.1, §3.3, §3.4). Access tokens are stateless JWTs; refresh tokens
+//! are random secrets of which only a SHA-256 hash is stored ([`crate::auth::refresh_token`]).
 
 use std::sync::Arc;
 
@@ -402,7 +402,7 @@ impl Sessions {
 
     /// A rotated token presented again, `since` seconds after its rotation: within the grace
     /// window a request sent twice or a second tab, which revokes nothing (the winner's new
-    /// tokens stay valid); later a reuse, which revokes the family (spec §2.3).
+    /// tokens stay valid); later a reuse, which revokes the family (docs/wire-contract.md §2.3).
     async fn reused(&self, token: &Presented, since: i64) -> Result<(), Error> {
         if since < self.refresh_reuse_grace {
             tracing::info!(
@@ -493,9 +493,9 @@ impl Sessions {
         Ok(())
     }
 
-    /// Starts a company-user session for the caller's membership `uuid` (spec §3.2), if that
-    /// membership is the caller's customer's and usable: the token store checks it in the
-    /// transaction that stores the refresh token (one round trip for both).
+    /// Starts a company-user session for the caller's membership `uuid` (docs/wire-contract.md
+    /// §3.2), if that membership is the caller's customer's and usable: the token store checks it
+    /// in the transaction that stores the refresh token (one round trip for both).
     pub async fn company_user_session(
         &self,
         caller: &Identity,

@@ -1,13 +1,7 @@
-//! Statements of the hot paths, rendered once per backend.
-//!
-//! Rendering a sea-query statement to SQL took about a seventh of the CPU time of
-//! `GET /company-users/mine`. The hot queries are still written with sea-query, with the
-//! entities' columns and relations, but each is rendered once per backend; a call only
-//! binds its own values. Their constant conditions are written into the SQL
-//! ([`equals_constant`]), so the values a call binds are exactly its inputs, in order. A
-//! unit test beside each query compares the cached statement with a fresh rendering.
-//!
-//! And no hot query binds its LIMIT (see [`first`]).
+//! Statements of the hot paths, rendered once per backend (`docs/design/hot-paths.md` §3):
+//! each call only binds its own values, in order; constant conditions are written into the
+//! SQL ([`equals_constant`]) and no hot query binds its LIMIT (see [`first`]). A unit test
+//! beside each query compares the cached statement with a fresh rendering.
 
 use std::sync::OnceLock;
 

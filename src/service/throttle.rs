@@ -1,5 +1,5 @@
-//! Login blocking (spec §3.1, `docs/security.md`): attempts are counted per e-mail and per
-//! client address in the database, so every instance of the service sees the same counts.
+//! Login blocking (docs/wire-contract.md §3.1, `docs/security.md`): attempts are counted per e-mail
+//! and per client address in the database, so every instance of the service sees the same counts.
 //!
 //! An attempt is counted *before* its password is checked, by one atomic statement that
 //! also decides whether it may go ahead ([`reserve`]): it takes a place as `pending` while

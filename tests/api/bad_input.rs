@@ -1,4 +1,4 @@
-//! Bad input, systematically (issue 7 item 1): malformed requests against every operation.
+//! Bad input, systematically: malformed requests against every operation.
 //! Each gets a documented 4xx JSON:API error (the contract checker validates every answer
 //! against the document), and afterwards the database holds exactly what it held before.
 

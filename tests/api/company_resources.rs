@@ -1,5 +1,5 @@
-//! The read endpoints a company context opens (spec §3.5, §3.6): company users, companies,
-//! business units, roles and addresses, with `include`, filters and paging.
+//! The read endpoints a company context opens (docs/wire-contract.md §3.5, §3.6): company users,
+//! companies, business units, roles and addresses, with `include`, filters and paging.
 
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
-//! `POST /company-user-access-tokens` (spec §3.2, the seed page), and what its tokens do on
-//! refresh and revocation.
+//! `POST /company-user-access-tokens` (docs/wire-contract.md §3.2, Spryker's documentation page),
+//! and what its tokens do on refresh and revocation.
 
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,4 +1,4 @@
-//! Crash safety (issue 7, item 4): the real binary under a load of refreshes and company-user
+//! Crash safety: the real binary under a load of refreshes and company-user
 //! authentications is killed with SIGKILL and restarted on the same database and data
 //! directory. Every refresh token a client received in a 201 must still be in the database
 //! and, if it was the latest of its chain, still refresh; a token whose refresh was answered

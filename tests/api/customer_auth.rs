@@ -1,5 +1,5 @@
-//! Customer authentication (spec §2, §3.1, §3.3, §3.4, §3.7): logins, tokens, refresh with
-//! rotation and reuse detection, revocation, blocking, keys.
+//! Customer authentication (docs/wire-contract.md §2, §3.1, §3.3, §3.4, §3.7): logins, tokens,
+//! refresh with rotation and reuse detection, revocation, blocking, keys.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
@@ -605,8 +605,8 @@ async fn twenty_concurrent_refreshes_of_one_token_let_exactly_one_win(db: Db, te
         }
         statuses.push(answer.status);
     }
-    // Requests that read the token after the winner rotated it are reuses (spec §2.3) and
-    // may revoke the family; the point here is that no second pair of tokens is issued.
+    // Requests that read the token after the winner rotated it are reuses (docs/wire-contract.md
+    // §2.3) and may revoke the family; the point here is that no second pair of tokens is issued.
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
 }
 

@@ -1,4 +1,4 @@
-//! Database faults (issue 7 item 3): the database goes away or cannot be written while the
+//! Database faults: the database goes away or cannot be written while the
 //! service runs. Requests then get the 503 `Service Unavailable` envelope within the configured
 //! `--database-timeout` (a client that waits longer fails the test), the process stays up, and
 //! nothing is half-written: when the fault is gone the service works again without a restart,

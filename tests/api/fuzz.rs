@@ -1,10 +1,10 @@
-//! Fuzzing (issue 7 item 2): property-based, structure-aware fuzzing of the request-document
+//! Fuzzing: property-based, structure-aware fuzzing of the request-document
 //! parsing (the three POST operations) and of the bearer parsing, against the real service
 //! on a real socket, on SQLite and on PostgreSQL.
 //!
 //! For every generated request: no 5xx, the status is the one a model of the contract
-//! (spec §1.4) predicts from the bytes sent (2xx only for a valid request), the answer is a
-//! JSON:API error envelope whose `errors[0].status` is the HTTP status with a non-empty
+//! (docs/wire-contract.md §1.4) predicts from the bytes sent (2xx only for a valid request), the
+//! answer is a JSON:API error envelope whose `errors[0].status` is the HTTP status with a non-empty
 //! `detail`, the Content-Type is `application/vnd.api+json`, the contract checker of
 //! `helpers::send` accepts it, and the database rows of `refresh_token` and `login_attempt`
 //! are untouched by a rejected request. Afterwards the service is still healthy.
@@ -853,7 +853,8 @@ fn body_case() -> impl Strategy<Value = BodyCase> {
         })
 }
 
-/// `Attributes::string` of spec §1.4 step 6: a present, non-null, non-blank string.
+/// `Attributes::string` of docs/wire-contract.md §1.4 step 6: a present, non-null, non-blank
+/// string.
 fn required_string<'a>(
     attributes: &'a serde_json::Map<String, Value>,
     name: &str,
@@ -864,8 +865,8 @@ fn required_string<'a>(
     }
 }
 
-/// What the contract says the answer to `body` is (spec §1.4, §3.1–3.3). Bodies are JSON
-/// documents when RFC 8259 and serde_json agree they are (serde_json also refuses lone
+/// What the contract says the answer to `body` is (docs/wire-contract.md §1.4, §3.1–3.3). Bodies
+/// are JSON documents when RFC 8259 and serde_json agree they are (serde_json also refuses lone
 /// surrogates and numbers out of the f64 range: 400 for those is fine).
 fn expect_body(op: Op, body: &[u8], refresh_token: &str) -> Vec<Expected> {
     let Ok(doc) = serde_json::from_slice::<Value>(body) else { return vec![POST_DATA_INVALID] };
@@ -1098,7 +1099,7 @@ enum AuthOp {
     /// `POST /company-user-access-tokens` with a valid body: protected, issues a token.
     Switch,
     /// `POST /refresh-tokens` with an unknown refresh token: unprotected, yet a token sent
-    /// is validated (spec §1.4 step 5).
+    /// is validated (docs/wire-contract.md §1.4 step 5).
     Refresh,
 }
 
@@ -1144,7 +1145,7 @@ impl AuthOp {
             (Self::Switch, TokenVerdict::Lenient) => vec![CREATED, INVALID_TOKEN],
             (_, TokenVerdict::Invalid) => vec![INVALID_TOKEN],
             // A token of a customer that no longer exists: 404/402 as for
-            // `/customers/{reference}` (spec §3.7), or a refused token.
+            // `/customers/{reference}` (docs/wire-contract.md §3.7), or a refused token.
             (Self::Customers, TokenVerdict::Signed) => vec![OK, INVALID_TOKEN, CUSTOMER_NOT_FOUND],
             (Self::Switch, TokenVerdict::Signed) => vec![CREATED, INVALID_TOKEN, SWITCH_FAILED],
             (Self::Refresh, TokenVerdict::Signed) => vec![REFRESH_FAILED, INVALID_TOKEN],
@@ -1165,7 +1166,8 @@ enum TokenVerdict {
     Signed,
 }
 
-/// What RFC 6750 §2.1 and spec §1.4 step 5 make of an `Authorization` header value.
+/// What RFC 6750 §2.1 and docs/wire-contract.md §1.4 step 5 make of an `Authorization` header
+/// value.
 fn judge(header: Option<&[u8]>, issued: &[String], signed: Option<&[u8]>) -> TokenVerdict {
     let Some(value) = header else { return TokenVerdict::Missing };
     // HTTP drops the whitespace around a field value (RFC 9110 §5.5).

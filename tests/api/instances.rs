@@ -1,4 +1,4 @@
-//! Several instances (issue 7, item 5): two `glue-auth serve` processes on one PostgreSQL
+//! Several instances: two `glue-auth serve` processes on one PostgreSQL
 //! database and the same signing key (one data directory) behave as one service: tokens
 //! issued by one work on the other, a refresh race through both has one winner, reuse
 //! detected through either revokes the family for both, and login blocking counts the

@@ -1,4 +1,4 @@
-//! Transport limits at their edges (issue 7 item 9): header size, request timeout and the
+//! Transport limits at their edges: header size, request timeout and the
 //! connection cap, the header deadline and the cap per address. The body limit's edges are
 //! in `pipeline`. Nothing here touches the database, so most run on SQLite only.
 

@@ -1,4 +1,5 @@
-//! The request pipeline of spec §1: media types, routing, the body limit, the envelope.
+//! The request pipeline of docs/wire-contract.md §1: media types, routing, the body limit, the
+//! envelope.
 
 use reqwest::Method;
 

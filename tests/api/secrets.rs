@@ -1,4 +1,4 @@
-//! No secret in the service's logs over the whole test run (issue 7 item 7).
+//! No secret in the service's logs over the whole test run.
 //!
 //! The first in-process service installs a subscriber that captures every log line of the
 //! process at debug level (the HTTP client's own libraries at info). The helpers register

@@ -1,58 +1,6 @@
-//! Every write of the service goes through the [`TokenStore`].
-//!
-//! SQLite lets one connection write at a time. Writers sharing a pool meet SQLite's busy
-//! handler, which sleeps 1–100 ms between retries: under load most of the time went there.
-//! And `synchronous = FULL` syncs the WAL at each commit (~0.35 ms on this disk), which caps
-//! one-commit-per-token at a few thousand tokens a second even without contention.
-//!
-//! So on SQLite one thread owns the writer connection and commits refresh-token writes in
-//! groups ([`sqlite_writer`]): it takes every write waiting in its queue (up to
-//! [`MAX_BATCH`]), applies them in one transaction and answers each caller only after the
-//! commit. No token is handed out before its row is durable, and one WAL sync covers the
-//! whole group. Other writes (login counters, revocations, purges) go through sqlx on a
-//! connection of their own ([`TokenStore::writer`]), taking turns with the groups, so no
-//! write waits in the busy handler.
-//!
-//! A group is written with a few multi-row statements, whatever its size ([`apply_group`]):
-//! one reads the tokens presented for refresh, by their stored form, with what a refresh
-//! needs of their customers and memberships ([`Presented`]); one reads which memberships of
-//! new company-user tokens are usable; one inserts every new token; one revokes the rotated
-//! ones and links them to their successors. Of two refreshes of one
-//! token in a group only the first goes ahead; the other lost, and writes nothing. Should a
-//! multi-row statement fail (say, a foreign key of one row), the group is rolled back and
-//! applied again one write at a time, each in a savepoint, so one bad write fails only its
-//! own caller.
-//!
-//! Each statement run through sqlx-sqlite is a round trip to the connection's own thread,
-//! and each row of its result a hand-over between threads. A refresh used to read its token
-//! on a reader connection first, and a company-user token its membership: read in the
-//! group, a refresh cost the service about a quarter less CPU, and what is read is current
-//! (nothing else writes until the commit). Reading each group on a reader while the group
-//! before it committed was tried too: slower at 32 connections, where every request waited
-//! through one stage more. Then the group's statements themselves moved to the writer
-//! connection's thread ([`sqlite_writer`]): a group's turn is now SQLite's own work and the
-//! commit, not threads waking one another (the token store alone went from about 14,000 to
-//! 30,000 refreshes a second at 32 connections).
-//!
-//! What bounds the writer then is the commit: it writes every page the group dirtied to the
-//! WAL and syncs it (57 pages take 1.6 ms on the benchmark's disk). A new token's entry in an
-//! index keyed by a random value lands on a random page: one page more per token. So no
-//! index of `refresh_token` is keyed by a random value: the stored form of a token begins
-//! with a key in the order of time ([`crate::auth::refresh_token`]), and nothing indexes
-//! tokens by customer or family (migration `m20261123_000002`). The new tokens of a group
-//! then share the last pages of the table and of its indexes, and each rotation adds the
-//! page of the token it revokes.
-//!
-//! PostgreSQL commits refresh-token writes in groups too, on connections of the shared pool,
-//! up to [`POSTGRES_GROUPS`] groups at once: one write per transaction cost PostgreSQL about
-//! 0.4 ms of CPU each (commit, WAL flush, a wake-up of its process), which capped the token
-//! store near 3,000 writes a second on 2 cores. Other instances write the same tables
-//! meanwhile, so there the tokens to rotate are read again, locked (`FOR UPDATE`) with their
-//! customers (`FOR SHARE`, see [`live_query`]): a rotation elsewhere waits for the group's
-//! commit, and so does a "revoke all" (`Sessions::revoke_all` locks the customer first).
-//! Should a group fail, each of its writes is applied alone, in a transaction of its own.
-//!
-//! The statements are rendered once per backend and size ([`SizedSql`]).
+//! Every write of the service goes through the [`TokenStore`]: refresh-token writes are
+//! committed in groups by one writer, other writes take turns with them. Why, and what each
+//! step bought, is in `docs/design/token-store.md`.
 
 use std::{
     collections::{HashMap, HashSet},

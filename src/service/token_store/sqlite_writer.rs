@@ -1,17 +1,7 @@
-//! The token store's groups on a SQLite file, written on a thread that owns the writer
-//! connection.
-//!
-//! Through sqlx every statement is a round trip to the connection's own thread, and every
-//! row of a result another hand-over: a group's turn (begin, two reads, insert, claim,
-//! commit) took about 1.4 ms for 13 refreshes at 32 connections, of which the statements'
-//! own work was a small part; the rest was threads waking each other. This thread takes
-//! each group from the queue and runs all of it on its own connection ([`rusqlite`], on the
-//! same SQLite library as sqlx), with its statements prepared once and kept, then answers.
-//!
-//! The statements, the decisions and the failure handling are [`apply_group`]'s, as on
-//! PostgreSQL. Other writes (login counters, revocations, purges) still go through sqlx, on
-//! a second connection ([`super::TokenStore::writer`]): the two take turns (`turn`), so they
-//! never meet SQLite's busy handler nor read a snapshot the other one then outdates.
+//! The token store's groups on a SQLite file, run on a thread that owns the writer connection
+//! (rusqlite on the same SQLite library as sqlx), with its statements prepared once and kept
+//! (`docs/design/token-store.md` §3). The statements, the decisions and the failure handling
+//! are [`apply_group`]'s, as on PostgreSQL.
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
