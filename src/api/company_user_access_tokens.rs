@@ -59,8 +59,7 @@ impl RequestDocument for CompanyUserAccessTokensRequest {
     const RESOURCE_TYPE: &'static str = "company-user-access-tokens";
 }
 
-/// The attributes of `company-user-access-tokens`: exactly the four of Spryker's documentation
-/// page.
+/// The attributes of `company-user-access-tokens`: exactly the four Spryker documents.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct CompanyUserAccessTokensAttributes {
