@@ -34,20 +34,29 @@ pub enum CompanyResource {
     CompanyBusinessUnitAddresses,
 }
 
+/// A permission a company role grants (docs/wire-contract.md §2.1), by its Spryker plugin key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Lets a company user read its company's users.
+    SeeCompanyUsers,
+}
+
+impl Permission {
+    /// The key of the permission in `company_role_permission`.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::SeeCompanyUsers => "SeeCompanyUsersPermissionPlugin",
+        }
+    }
+}
+
+/// The source of an error that is told to the log only.
+pub type Source = Box<dyn std::error::Error + Send + Sync>;
+
+/// What went wrong in the service, in its own terms. What the request looked like on the wire
+/// (its shape, media type, paging, a missing token) is the API layer's (`api::errors`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The request body is not a JSON:API document with `data.type` and `data.attributes`.
-    #[error("the request body is not a JSON:API document")]
-    PostDataInvalid,
-    /// `data.type` is not the route's resource type.
-    #[error("the request document has the wrong resource type")]
-    InvalidType,
-    /// DELETE on a collection without an id.
-    #[error("no resource id in the path")]
-    ResourceIdNotSpecified,
-    /// A protected operation was called without an `Authorization` header.
-    #[error("missing access token")]
-    MissingAccessToken,
     /// The access token is malformed, expired, or not signed by one of our keys.
     #[error("invalid access token")]
     InvalidAccessToken,
@@ -83,32 +92,33 @@ pub enum Error {
     /// A company user of another company than the caller's.
     #[error("company user of another company")]
     CompanyUserOfAnotherCompany,
-    /// The caller's roles lack the permission the operation needs.
-    #[error("permission missing")]
-    Forbidden,
-    /// `page[offset]` or `page[limit]` is not a valid number for paging.
-    #[error("invalid pagination parameters")]
-    PaginationInvalid,
+    /// None of the caller's roles grants the permission the operation needs.
+    #[error("permission {0:?} missing")]
+    PermissionMissing(Permission),
     /// The request's attributes break one or more rules.
     #[error("{} attribute rule(s) violated", .0.len())]
     Validation(Vec<Violation>),
-    /// The database did not answer (down, unreachable, timed out).
+    /// The database did not answer (down, unreachable, timed out, or its writer stopped).
     #[error("the database is unavailable")]
-    Unavailable(#[source] DbErr),
+    Unavailable(#[source] Source),
     /// A bug or an unexpected state; details go to the log only.
     #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Internal(#[source] Source),
 }
 
 impl Error {
-    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub fn internal(err: impl Into<Source>) -> Self {
         Self::Internal(err.into())
+    }
+
+    pub fn unavailable(err: impl Into<Source>) -> Self {
+        Self::Unavailable(err.into())
     }
 }
 
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
-        if is_unavailable(&err) { Self::Unavailable(err) } else { Self::Internal(Box::new(err)) }
+        if is_unavailable(&err) { Self::unavailable(err) } else { Self::internal(err) }
     }
 }
 

@@ -10,6 +10,7 @@ use poem_openapi::{
     registry::{MetaSecurityScheme, Registry},
 };
 
+use super::errors::Protocol;
 use crate::{app::AppState, auth::tokens::Identity, error::Error};
 
 /// The name of the security scheme in the OpenAPI document.
@@ -74,7 +75,7 @@ impl<'a> ApiExtractor<'a> for Bearer {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        Ok(Self(identity(req)?.ok_or(Error::MissingAccessToken)?))
+        Ok(Self(identity(req)?.ok_or(Protocol::MissingAccessToken)?))
     }
 }
 

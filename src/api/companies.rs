@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use entity::company;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path};
 use uuid::Uuid;
@@ -11,19 +10,15 @@ use uuid::Uuid;
 use super::{
     ApiTags,
     auth::Bearer,
-    company_documents::{
-        COMPANIES, CollectionLinks, base, company_context, parse_uuid, resource_link, unpaged_links,
-    },
-    errors::{
-        ApiError, COMPANIES_NO_CONTEXT, COMPANY_NOT_FOUND, INVALID_ACCESS_TOKEN,
-        MISSING_ACCESS_TOKEN, error_set,
-    },
+    errors::{ApiError, COMPANY_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set},
+    includes::COMPANIES,
     jsonapi::{JsonApi, SelfLinks, resource_type},
+    links::{base, resource_link},
+    paging::{CollectionLinks, unpaged_links},
 };
 use crate::{
     app::AppState,
-    error::{CompanyResource, Error},
-    service,
+    service::company::{self, Company},
 };
 
 /// The attributes of a company.
@@ -55,7 +50,7 @@ pub struct CompaniesResource {
 }
 
 impl CompaniesResource {
-    pub fn new(base: &str, company: &company::Model) -> Self {
+    pub fn new(base: &str, company: &Company) -> Self {
         Self {
             ty: CompaniesType::Companies,
             id: company.uuid,
@@ -99,22 +94,19 @@ pub enum CompaniesResponse {
     Ok(JsonApi<CompaniesCollectionDocument>),
 }
 
-error_set!(MyCompaniesErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, COMPANIES_NO_CONTEXT);
+error_set!(
+    MyCompaniesErrors: INVALID_ACCESS_TOKEN,
+    MISSING_ACCESS_TOKEN,
+    COMPANY_CODES.no_context
+);
 error_set!(
     CompanyErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANIES_NO_CONTEXT,
-    COMPANY_NOT_FOUND
+    COMPANY_CODES.no_context,
+    COMPANY_CODES.not_found
 );
 
 /// The caller's company.
-async fn own_company(state: &AppState, caller: &Bearer) -> Result<company::Model, Error> {
-    let user = company_context(state, caller, CompanyResource::Companies).await?;
-    service::company::company_by_id(&state.db, user.company_id)
-        .await?
-        .ok_or(Error::NotFound(CompanyResource::Companies))
-}
-
 pub struct CompaniesApi;
 
 #[OpenApi(tag = "ApiTags::Companies")]
@@ -131,7 +123,7 @@ impl CompaniesApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CompaniesResponse, ApiError<MyCompaniesErrors>> {
-        let company = own_company(&state, &caller).await?;
+        let company = company::my_company(&state.db, &caller.0).await?;
         let data = vec![CompaniesResource::new(&base(req, &state), &company)];
         let links = unpaged_links(req, &state);
         Ok(CompaniesResponse::Ok(JsonApi(CompaniesCollectionDocument { data, links })))
@@ -150,10 +142,7 @@ impl CompaniesApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CompanyResponse, ApiError<CompanyErrors>> {
-        let company = own_company(&state, &caller).await?;
-        if parse_uuid(&id.0) != Some(company.uuid) {
-            return Err(Error::NotFound(CompanyResource::Companies).into());
-        }
+        let company = company::company(&state.db, &caller.0, &id.0).await?;
         let data = CompaniesResource::new(&base(req, &state), &company);
         Ok(CompanyResponse::Ok(JsonApi(CompaniesDocument { data })))
     }

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use entity::company_unit_address;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path};
 use uuid::Uuid;
@@ -11,20 +10,17 @@ use uuid::Uuid;
 use super::{
     ApiTags,
     auth::Bearer,
-    company_documents::{
-        COMPANY_BUSINESS_UNIT_ADDRESSES, base, company_context, parse_uuid, resource_link,
-    },
     errors::{
-        ApiError, COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND,
-        COMPANY_BUSINESS_UNIT_ADDRESSES_NO_CONTEXT, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
+        ApiError, COMPANY_BUSINESS_UNIT_ADDRESS_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
         error_set,
     },
+    includes::COMPANY_BUSINESS_UNIT_ADDRESSES,
     jsonapi::{JsonApi, SelfLinks, resource_type},
+    links::{base, resource_link},
 };
 use crate::{
     app::AppState,
-    error::{CompanyResource, Error},
-    service,
+    service::company::{self, Address},
 };
 
 /// The attributes of a company business unit address.
@@ -70,7 +66,7 @@ pub struct CompanyBusinessUnitAddressesResource {
 }
 
 impl CompanyBusinessUnitAddressesResource {
-    pub fn new(base: &str, address: &company_unit_address::Model) -> Self {
+    pub fn new(base: &str, address: &Address) -> Self {
         Self {
             ty: CompanyBusinessUnitAddressesType::CompanyBusinessUnitAddresses,
             id: address.uuid,
@@ -106,8 +102,8 @@ pub enum CompanyBusinessUnitAddressResponse {
 error_set!(
     CompanyBusinessUnitAddressErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANY_BUSINESS_UNIT_ADDRESSES_NO_CONTEXT,
-    COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND
+    COMPANY_BUSINESS_UNIT_ADDRESS_CODES.no_context,
+    COMPANY_BUSINESS_UNIT_ADDRESS_CODES.not_found
 );
 
 pub struct CompanyBusinessUnitAddressesApi;
@@ -132,12 +128,7 @@ impl CompanyBusinessUnitAddressesApi {
         req: &Request,
     ) -> Result<CompanyBusinessUnitAddressResponse, ApiError<CompanyBusinessUnitAddressErrors>>
     {
-        const RESOURCE: CompanyResource = CompanyResource::CompanyBusinessUnitAddresses;
-        let user = company_context(&state, &caller, RESOURCE).await?;
-        let uuid = parse_uuid(&id.0).ok_or(Error::NotFound(RESOURCE))?;
-        let address = service::company::address_in_company(&state.db, user.company_id, uuid)
-            .await?
-            .ok_or(Error::NotFound(RESOURCE))?;
+        let address = company::address(&state.db, &caller.0, &id.0).await?;
         let data = CompanyBusinessUnitAddressesResource::new(&base(req, &state), &address);
         Ok(CompanyBusinessUnitAddressResponse::Ok(JsonApi(CompanyBusinessUnitAddressesDocument {
             data,

@@ -14,23 +14,18 @@ use uuid::Uuid;
 use super::{
     ApiTags,
     auth::Bearer,
-    company_documents::{
-        COMPANY_BUSINESS_UNITS, CollectionLinks, IncludedResource, Includes, Relationships, base,
-        company_context, parse_uuid, resource_link, unpaged_links, wanted,
-    },
     errors::{
-        ApiError, COMPANY_BUSINESS_UNIT_NOT_FOUND, COMPANY_BUSINESS_UNITS_NO_CONTEXT,
-        INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set,
+        ApiError, COMPANY_BUSINESS_UNIT_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
+        error_set,
     },
+    includes::{COMPANY_BUSINESS_UNITS, IncludedResource, Includes, Relationships, wanted},
     jsonapi::{JsonApi, SelfLinks, resource_type},
+    links::{base, resource_link},
+    paging::{CollectionLinks, unpaged_links},
 };
 use crate::{
     app::AppState,
-    error::{CompanyResource, Error},
-    service::{
-        self,
-        company::{BusinessUnit, Primary},
-    },
+    service::company::{self, BusinessUnit},
 };
 
 /// The attributes of a company business unit.
@@ -76,7 +71,7 @@ pub struct CompanyBusinessUnitsResource {
 
 impl CompanyBusinessUnitsResource {
     pub fn new(base: &str, unit: &BusinessUnit, relationships: Option<Relationships>) -> Self {
-        let u = &unit.unit;
+        let u = unit;
         Self {
             ty: CompanyBusinessUnitsType::CompanyBusinessUnits,
             id: u.uuid,
@@ -87,7 +82,7 @@ impl CompanyBusinessUnitsResource {
                 external_url: u.external_url.clone(),
                 bic: u.bic.clone(),
                 iban: u.iban.clone(),
-                default_billing_address: unit.default_billing_address,
+                default_billing_address: u.default_billing_address,
             },
             relationships,
             links: resource_link(base, COMPANY_BUSINESS_UNITS, u.uuid),
@@ -134,34 +129,14 @@ pub enum CompanyBusinessUnitsResponse {
 error_set!(
     MyCompanyBusinessUnitsErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANY_BUSINESS_UNITS_NO_CONTEXT
+    COMPANY_BUSINESS_UNIT_CODES.no_context
 );
 error_set!(
     CompanyBusinessUnitErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANY_BUSINESS_UNITS_NO_CONTEXT,
-    COMPANY_BUSINESS_UNIT_NOT_FOUND
+    COMPANY_BUSINESS_UNIT_CODES.no_context,
+    COMPANY_BUSINESS_UNIT_CODES.not_found
 );
-
-const RESOURCE: CompanyResource = CompanyResource::CompanyBusinessUnits;
-
-/// The units as resources, with what `include` asks for.
-async fn resources(
-    state: &Arc<AppState>,
-    req: &Request,
-    include: Option<&str>,
-    units: &[BusinessUnit],
-) -> Result<(Vec<CompanyBusinessUnitsResource>, Option<Vec<IncludedResource>>), Error> {
-    let base = base(req, state);
-    let primary = Primary { business_units: units, ..Primary::default() };
-    let includes =
-        Includes::load(state, &base, wanted(include, COMPANY_BUSINESS_UNITS), primary).await?;
-    let data = units
-        .iter()
-        .map(|u| CompanyBusinessUnitsResource::new(&base, u, includes.of_business_unit(u)))
-        .collect();
-    Ok((data, includes.included()))
-}
 
 pub struct CompanyBusinessUnitsApi;
 
@@ -185,12 +160,13 @@ impl CompanyBusinessUnitsApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CompanyBusinessUnitsResponse, ApiError<MyCompanyBusinessUnitsErrors>> {
-        let user = company_context(&state, &caller, RESOURCE).await?;
-        let units = match user.business_unit_id {
-            Some(id) => service::company::business_units_by_ids(&state.db, [id]).await?,
-            None => Vec::new(),
-        };
-        let (data, included) = resources(&state, req, include.0.as_deref(), &units).await?;
+        let wanted = wanted(include.0.as_deref(), COMPANY_BUSINESS_UNITS);
+        let found = company::my_business_units(&state.db, &caller.0, wanted).await?;
+        let base = base(req, &state);
+        let includes = Includes::new(&base, wanted, &found.related);
+        let (data, included) = includes.render(&found.items, |u| {
+            CompanyBusinessUnitsResource::new(&base, u, includes.of_business_unit(u))
+        });
         let links = unpaged_links(req, &state);
         Ok(CompanyBusinessUnitsResponse::Ok(JsonApi(CompanyBusinessUnitsCollectionDocument {
             data,
@@ -219,13 +195,13 @@ impl CompanyBusinessUnitsApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CompanyBusinessUnitResponse, ApiError<CompanyBusinessUnitErrors>> {
-        let user = company_context(&state, &caller, RESOURCE).await?;
-        let uuid = parse_uuid(&id.0).ok_or(Error::NotFound(RESOURCE))?;
-        let unit = service::company::business_unit_in_company(&state.db, user.company_id, uuid)
-            .await?
-            .ok_or(Error::NotFound(RESOURCE))?;
-        let (data, included) = resources(&state, req, include.0.as_deref(), &[unit]).await?;
-        let data = data.into_iter().next().ok_or_else(|| Error::internal("one unit expected"))?;
+        let wanted = wanted(include.0.as_deref(), COMPANY_BUSINESS_UNITS);
+        let found = company::business_unit(&state.db, &caller.0, &id.0, wanted).await?;
+        let base = base(req, &state);
+        let includes = Includes::new(&base, wanted, &found.related);
+        let relationships = includes.of_business_unit(&found.item);
+        let data = CompanyBusinessUnitsResource::new(&base, &found.item, relationships);
+        let included = includes.included();
         Ok(CompanyBusinessUnitResponse::Ok(JsonApi(CompanyBusinessUnitsDocument {
             data,
             included,

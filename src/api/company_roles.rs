@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use entity::company_role;
 use poem::{Request, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -14,20 +13,15 @@ use uuid::Uuid;
 use super::{
     ApiTags,
     auth::Bearer,
-    company_documents::{
-        COMPANY_ROLES, CollectionLinks, IncludedResource, Includes, Relationships, base,
-        company_context, parse_uuid, resource_link, unpaged_links, wanted,
-    },
-    errors::{
-        ApiError, COMPANY_ROLE_NOT_FOUND, COMPANY_ROLES_NO_CONTEXT, INVALID_ACCESS_TOKEN,
-        MISSING_ACCESS_TOKEN, error_set,
-    },
+    errors::{ApiError, COMPANY_ROLE_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set},
+    includes::{COMPANY_ROLES, IncludedResource, Includes, Relationships, wanted},
     jsonapi::{JsonApi, SelfLinks, resource_type},
+    links::{base, resource_link},
+    paging::{CollectionLinks, unpaged_links},
 };
 use crate::{
     app::AppState,
-    error::{CompanyResource, Error},
-    service::{self, company::Primary},
+    service::company::{self, Role},
 };
 
 /// The attributes of a company role.
@@ -60,11 +54,7 @@ pub struct CompanyRolesResource {
 }
 
 impl CompanyRolesResource {
-    pub fn new(
-        base: &str,
-        role: &company_role::Model,
-        relationships: Option<Relationships>,
-    ) -> Self {
+    pub fn new(base: &str, role: &Role, relationships: Option<Relationships>) -> Self {
         Self {
             ty: CompanyRolesType::CompanyRoles,
             id: role.uuid,
@@ -114,30 +104,17 @@ pub enum CompanyRolesResponse {
     Ok(JsonApi<CompanyRolesCollectionDocument>),
 }
 
-error_set!(MyCompanyRolesErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, COMPANY_ROLES_NO_CONTEXT);
+error_set!(
+    MyCompanyRolesErrors: INVALID_ACCESS_TOKEN,
+    MISSING_ACCESS_TOKEN,
+    COMPANY_ROLE_CODES.no_context
+);
 error_set!(
     CompanyRoleErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANY_ROLES_NO_CONTEXT,
-    COMPANY_ROLE_NOT_FOUND
+    COMPANY_ROLE_CODES.no_context,
+    COMPANY_ROLE_CODES.not_found
 );
-
-const RESOURCE: CompanyResource = CompanyResource::CompanyRoles;
-
-/// The roles as resources, with what `include` asks for.
-async fn resources(
-    state: &Arc<AppState>,
-    req: &Request,
-    include: Option<&str>,
-    roles: &[company_role::Model],
-) -> Result<(Vec<CompanyRolesResource>, Option<Vec<IncludedResource>>), Error> {
-    let base = base(req, state);
-    let primary = Primary { roles, ..Primary::default() };
-    let includes = Includes::load(state, &base, wanted(include, COMPANY_ROLES), primary).await?;
-    let data =
-        roles.iter().map(|r| CompanyRolesResource::new(&base, r, includes.of_role(r))).collect();
-    Ok((data, includes.included()))
-}
 
 pub struct CompanyRolesApi;
 
@@ -156,13 +133,12 @@ impl CompanyRolesApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CompanyRolesResponse, ApiError<MyCompanyRolesErrors>> {
-        let user = company_context(&state, &caller, RESOURCE).await?;
-        let roles: Vec<company_role::Model> = service::company::roles_of(&state.db, [user.id])
-            .await?
-            .into_iter()
-            .map(|(_, role)| role)
-            .collect();
-        let (data, included) = resources(&state, req, include.0.as_deref(), &roles).await?;
+        let wanted = wanted(include.0.as_deref(), COMPANY_ROLES);
+        let found = company::my_roles(&state.db, &caller.0, wanted).await?;
+        let base = base(req, &state);
+        let includes = Includes::new(&base, wanted, &found.related);
+        let (data, included) = includes
+            .render(&found.items, |r| CompanyRolesResource::new(&base, r, includes.of_role(r)));
         let links = unpaged_links(req, &state);
         Ok(CompanyRolesResponse::Ok(JsonApi(CompanyRolesCollectionDocument {
             data,
@@ -186,13 +162,12 @@ impl CompanyRolesApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CompanyRoleResponse, ApiError<CompanyRoleErrors>> {
-        let user = company_context(&state, &caller, RESOURCE).await?;
-        let uuid = parse_uuid(&id.0).ok_or(Error::NotFound(RESOURCE))?;
-        let role = service::company::role_in_company(&state.db, user.company_id, uuid)
-            .await?
-            .ok_or(Error::NotFound(RESOURCE))?;
-        let (data, included) = resources(&state, req, include.0.as_deref(), &[role]).await?;
-        let data = data.into_iter().next().ok_or_else(|| Error::internal("one role expected"))?;
+        let wanted = wanted(include.0.as_deref(), COMPANY_ROLES);
+        let found = company::role(&state.db, &caller.0, &id.0, wanted).await?;
+        let base = base(req, &state);
+        let includes = Includes::new(&base, wanted, &found.related);
+        let data = CompanyRolesResource::new(&base, &found.item, includes.of_role(&found.item));
+        let included = includes.included();
         Ok(CompanyRoleResponse::Ok(JsonApi(CompanyRolesDocument { data, included })))
     }
 }

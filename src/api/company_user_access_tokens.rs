@@ -13,10 +13,15 @@ use super::{
         ApiError, COMPANY_USER_AUTHENTICATION_FAILED, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
         error_set, violation_example,
     },
-    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type, self_link},
+    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type},
+    links::self_link,
     tokens::token_document,
 };
-use crate::{app::AppState, error::Error, error::Violation, service::sessions::Issued};
+use crate::{
+    app::AppState,
+    error::Violation,
+    service::{sessions::Issued, validate::parse_uuid},
+};
 
 /// The attributes of a company-user authentication.
 #[derive(Debug, Object)]
@@ -57,6 +62,13 @@ pub struct CompanyUserAccessTokensRequest {
 
 impl RequestDocument for CompanyUserAccessTokensRequest {
     const RESOURCE_TYPE: &'static str = "company-user-access-tokens";
+    /// The company user to authenticate as.
+    type Input = uuid::Uuid;
+
+    fn input(attributes: &Attributes<'_>) -> Result<uuid::Uuid, Vec<Violation>> {
+        let id = attributes.string("idCompanyUser").map_err(|v| vec![v])?;
+        parse_uuid(id).ok_or_else(|| vec![Violation::new("idCompanyUser", Violation::NOT_A_UUID)])
+    }
 }
 
 /// The attributes of `company-user-access-tokens`: exactly the four Spryker documents.
@@ -123,10 +135,6 @@ error_set!(
 );
 
 /// A uuid in its canonical, hyphenated form (what Glue's UUID rule accepts).
-fn parse_uuid(text: &str) -> Option<uuid::Uuid> {
-    (text.len() == 36).then(|| uuid::Uuid::parse_str(text).ok()).flatten()
-}
-
 pub struct CompanyUserAccessTokensApi;
 
 #[OpenApi(tag = "ApiTags::CompanyUserAccessTokens")]
@@ -154,27 +162,9 @@ impl CompanyUserAccessTokensApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CompanyUserAccessTokensResponse, ApiError<CompanyUserAccessTokensErrors>> {
-        let mut attributes = Attributes::new(&body.attributes);
-        let id = attributes.string("idCompanyUser");
-        let uuid = id.and_then(parse_uuid);
-        if id.is_some() && uuid.is_none() {
-            attributes.violate("idCompanyUser", Violation::NOT_A_UUID);
-        }
-        attributes.finish()?;
-        let uuid = uuid.ok_or_else(|| Error::internal("validated uuid is missing"))?;
-        let issued = state
-            .sessions
-            .company_user_session(&caller.0, uuid)
-            .await?
-            .ok_or(Error::CompanyUserAuthenticationFailed)?;
-        tracing::info!(
-            target: "glue_auth::audit",
-            event = "company_user_token_issued",
-            customer = %caller.0.customer_reference,
-            company_user = %uuid,
-            "company-user token issued"
-        );
-        let link = self_link(req, state.config.public_base_url.as_deref());
+        let company_user = body.input()?;
+        let issued = state.sessions.company_user_session(&caller.0, company_user).await?;
+        let link = self_link(req, &state);
         Ok(CompanyUserAccessTokensResponse::Created(JsonApi(CompanyUserAccessTokensDocument::new(
             issued, link,
         ))))

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use entity::company_user;
 use poem::{Request, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -16,22 +15,20 @@ use uuid::Uuid;
 use super::{
     ApiTags,
     auth::Bearer,
-    company_documents::{
-        COMPANY_USERS, CollectionLinks, IncludedResource, Includes, Relationships, base,
-        company_context, paged_links, paging, parse_uuid, resource_link, unpaged_links, wanted,
-    },
     errors::{
-        ApiError, COMPANY_USER_NOT_FOUND, COMPANY_USERS_FORBIDDEN, COMPANY_USERS_NO_CONTEXT,
-        INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, PAGINATION_INVALID, error_set,
+        ApiError, COMPANY_USER_CODES, COMPANY_USERS_FORBIDDEN, INVALID_ACCESS_TOKEN,
+        MISSING_ACCESS_TOKEN, PAGINATION_INVALID, error_set,
     },
+    includes::{COMPANY_USERS, IncludedResource, Includes, Relationships, wanted},
     jsonapi::{JsonApi, JsonApiEncoded, SelfLinks, link_under, resource_type},
+    links::{base, resource_link},
+    paging::{CollectionLinks, Paging, paged_links, unpaged_links},
 };
 use crate::{
     app::AppState,
-    error::{CompanyResource, Error},
     service::{
-        self,
-        company::{CompanyUserFilter, Primary, SEE_COMPANY_USERS, Wanted},
+        company::{self, CompanyUser, CompanyUserFilter, CompanyUsersQuery, Wanted},
+        validate::parse_uuid,
     },
 };
 
@@ -67,7 +64,7 @@ pub struct CompanyUsersResource {
 }
 
 impl CompanyUsersResource {
-    fn new(base: &str, user: &company_user::Model, relationships: Option<Relationships>) -> Self {
+    fn new(base: &str, user: &CompanyUser, relationships: Option<Relationships>) -> Self {
         Self {
             ty: CompanyUsersType::CompanyUsers,
             id: user.uuid,
@@ -131,38 +128,30 @@ error_set!(
     CompanyUsersErrors: PAGINATION_INVALID,
     INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANY_USERS_NO_CONTEXT,
+    COMPANY_USER_CODES.no_context,
     COMPANY_USERS_FORBIDDEN
 );
 error_set!(
     CompanyUserErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANY_USERS_NO_CONTEXT,
+    COMPANY_USER_CODES.no_context,
     COMPANY_USERS_FORBIDDEN,
-    COMPANY_USER_NOT_FOUND
+    COMPANY_USER_CODES.not_found
 );
 
-const RESOURCE: CompanyResource = CompanyResource::CompanyUsers;
-
-/// The users as resources, with what `include` asks for.
-async fn resources(
-    state: &Arc<AppState>,
-    req: &Request,
-    include: Option<&str>,
-    users: &[company_user::Model],
-) -> Result<(Vec<CompanyUsersResource>, Option<Vec<IncludedResource>>), Error> {
-    let base = base(req, state);
-    let primary = Primary { company_users: users, ..Primary::default() };
-    let includes = Includes::load(state, &base, wanted(include, COMPANY_USERS), primary).await?;
-    let data = users
-        .iter()
-        .map(|u| CompanyUsersResource::new(&base, u, includes.of_company_user(u)))
-        .collect();
-    Ok((data, includes.included()))
+/// The users as resources, with the related resources the service loaded.
+fn resources(
+    base: &str,
+    wanted: Wanted,
+    related: &company::Related,
+    users: &[CompanyUser],
+) -> (Vec<CompanyUsersResource>, Option<Vec<IncludedResource>>) {
+    let includes = Includes::new(base, wanted, related);
+    includes.render(users, |u| CompanyUsersResource::new(base, u, includes.of_company_user(u)))
 }
 
 /// The `data` of users without relationships, encoded as their `ToJSON` writes it.
-fn encode_data(base: &str, users: &[company_user::Model]) -> Vec<u8> {
+fn encode_data(base: &str, users: &[CompanyUser]) -> Vec<u8> {
     let data: Vec<CompanyUsersResource> =
         users.iter().map(|u| CompanyUsersResource::new(base, u, None)).collect();
     serde_json::to_vec(&data.to_json().unwrap_or_default()).unwrap_or_default()
@@ -179,15 +168,6 @@ fn encode_collection(data: &[u8], self_link: &str) -> Vec<u8> {
     let _ = serde_json::to_writer(&mut body, self_link);
     body.extend_from_slice(b"}}");
     body
-}
-
-/// The caller's company user, allowed to see its company's users.
-async fn directory_reader(state: &AppState, caller: &Bearer) -> Result<company_user::Model, Error> {
-    let user = company_context(state, caller, RESOURCE).await?;
-    if !service::company::has_permission(&state.db, user.id, SEE_COMPANY_USERS).await? {
-        return Err(Error::Forbidden);
-    }
-    Ok(user)
 }
 
 /// A filter's values: `None` when absent; values that are not uuids match nothing.
@@ -220,17 +200,19 @@ impl CompanyUsersApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<MyCompanyUsersResponse, ApiError<MyCompanyUsersErrors>> {
-        let listing = state.memberships.usable_memberships(&state.db, caller.0.customer_id).await?;
-        let include = include.0.as_deref();
-        if wanted(include, COMPANY_USERS) == Wanted::default() {
+        let wanted = wanted(include.0.as_deref(), COMPANY_USERS);
+        let mine =
+            company::my_company_users(&state.db, &state.memberships, &caller.0, wanted).await?;
+        let base = base(req, &state);
+        if wanted == Wanted::default() {
             // Without includes, `data` depends only on the listing and the base URL.
-            let base = base(req, &state);
+            let listing = &mine.listing;
             let data = listing.rendered(&base, || encode_data(&base, &listing.users));
             let body = encode_collection(&data, &link_under(base, req));
             return Ok(MyCompanyUsersResponse::Ok(JsonApiEncoded::new(body)));
         }
         let links = unpaged_links(req, &state);
-        let (data, included) = resources(&state, req, include, &listing.users).await?;
+        let (data, included) = resources(&base, wanted, &mine.related, &mine.listing.users);
         let document = CompanyUsersCollectionDocument { data, links, included };
         Ok(MyCompanyUsersResponse::Ok(JsonApiEncoded::of(&document)))
     }
@@ -271,22 +253,23 @@ impl CompanyUsersApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CompanyUsersResponse, ApiError<CompanyUsersErrors>> {
-        let page =
-            paging(page_offset.0.as_deref(), page_limit.0.as_deref(), state.config.page_limit)?;
-        let user = directory_reader(&state, &caller).await?;
-        let filter = CompanyUserFilter {
-            business_units: filter_values(filter_units.0),
-            roles: filter_values(filter_roles.0),
+        let page = Paging::parse(
+            page_offset.0.as_deref(),
+            page_limit.0.as_deref(),
+            state.config.page_limit,
+        )?;
+        let query = CompanyUsersQuery {
+            filter: CompanyUserFilter {
+                business_units: filter_values(filter_units.0),
+                roles: filter_values(filter_roles.0),
+            },
+            offset: page.offset,
+            limit: page.limit,
+            wanted: wanted(include.0.as_deref(), COMPANY_USERS),
         };
-        let found = service::company::company_users(
-            &state.db,
-            user.company_id,
-            &filter,
-            page.offset,
-            page.limit,
-        )
-        .await?;
-        let (data, included) = resources(&state, req, include.0.as_deref(), &found.items).await?;
+        let found = company::company_users(&state.db, &caller.0, &query).await?;
+        let base = base(req, &state);
+        let (data, included) = resources(&base, query.wanted, &found.related, &found.items);
         let links = paged_links(req, &state, page, found.total, data.len());
         Ok(CompanyUsersResponse::Ok(JsonApi(CompanyUsersCollectionDocument {
             data,
@@ -314,17 +297,13 @@ impl CompanyUsersApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CompanyUserResponse, ApiError<CompanyUserErrors>> {
-        let reader = directory_reader(&state, &caller).await?;
-        let uuid = parse_uuid(&id.0).ok_or(Error::NotFound(RESOURCE))?;
-        let user = service::company::company_user_by_uuid(&state.db, uuid)
-            .await?
-            .ok_or(Error::NotFound(RESOURCE))?;
-        if user.company_id != reader.company_id {
-            return Err(Error::CompanyUserOfAnotherCompany.into());
-        }
-        let (data, included) = resources(&state, req, include.0.as_deref(), &[user]).await?;
+        let wanted = wanted(include.0.as_deref(), COMPANY_USERS);
+        let found = company::company_user(&state.db, &caller.0, &id.0, wanted).await?;
+        let base = base(req, &state);
+        let includes = Includes::new(&base, wanted, &found.related);
         let data =
-            data.into_iter().next().ok_or_else(|| Error::internal("one company user expected"))?;
+            CompanyUsersResource::new(&base, &found.item, includes.of_company_user(&found.item));
+        let included = includes.included();
         Ok(CompanyUserResponse::Ok(JsonApi(CompanyUsersDocument { data, included })))
     }
 }
@@ -332,10 +311,9 @@ impl CompanyUsersApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::company_documents::CollectionLinks;
 
-    fn user(id: i32, is_default: bool) -> company_user::Model {
-        company_user::Model {
+    fn user(id: i32, is_default: bool) -> CompanyUser {
+        CompanyUser {
             id,
             uuid: Uuid::new_v4(),
             customer_id: 1,
@@ -343,7 +321,6 @@ mod tests {
             business_unit_id: None,
             is_active: true,
             is_default,
-            created_at: 0,
         }
     }
 

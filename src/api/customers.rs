@@ -10,9 +10,14 @@ use super::{
     ApiTags,
     auth::Bearer,
     errors::{ApiError, CUSTOMER_NOT_FOUND, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set},
-    jsonapi::{JsonApi, SelfLinks, resource_type, self_link},
+    includes::CUSTOMERS,
+    jsonapi::{JsonApi, SelfLinks, resource_type},
+    links::{base, resource_link, self_link},
 };
-use crate::{app::AppState, error::Error};
+use crate::{
+    app::AppState,
+    service::customers::{self, Customer},
+};
 
 /// The attributes of a customer.
 #[derive(Debug, Clone, Object)]
@@ -70,32 +75,20 @@ pub enum CustomersResponse {
 error_set!(CustomersErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, CUSTOMER_NOT_FOUND);
 error_set!(CustomerErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, CUSTOMER_NOT_FOUND);
 
-async fn resource(
-    state: &AppState,
-    customer_id: i32,
-    base: &str,
-) -> Result<CustomersResource, Error> {
-    let customer = crate::service::directory::customer_by_id(&state.db, customer_id)
-        .await?
-        .ok_or(Error::CustomerNotFound)?;
-    Ok(CustomersResource {
-        ty: CustomersType::Customers,
-        links: SelfLinks { self_link: format!("{base}/customers/{}", customer.customer_reference) },
-        id: customer.customer_reference,
-        attributes: CustomersAttributes {
-            first_name: customer.first_name,
-            last_name: customer.last_name,
-            email: customer.email,
-            salutation: customer.salutation,
-        },
-    })
-}
-
-/// The base URL of `links` (the self link without the path).
-fn base(req: &Request, state: &AppState) -> String {
-    let link = self_link(req, state.config.public_base_url.as_deref());
-    let path = req.original_uri().path_and_query().map_or("", |pq| pq.as_str());
-    link.strip_suffix(path).unwrap_or(&link).to_owned()
+impl CustomersResource {
+    pub fn new(base: &str, customer: &Customer) -> Self {
+        Self {
+            ty: CustomersType::Customers,
+            id: customer.reference.clone(),
+            attributes: CustomersAttributes {
+                first_name: customer.first_name.clone(),
+                last_name: customer.last_name.clone(),
+                email: customer.email.clone(),
+                salutation: customer.salutation.clone(),
+            },
+            links: resource_link(base, CUSTOMERS, &customer.reference),
+        }
+    }
 }
 
 pub struct CustomersApi;
@@ -112,9 +105,9 @@ impl CustomersApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CustomersResponse, ApiError<CustomersErrors>> {
-        let data = resource(&state, caller.0.customer_id, &base(req, &state)).await?;
-        let links =
-            SelfLinks { self_link: self_link(req, state.config.public_base_url.as_deref()) };
+        let customer = customers::own(&state.db, &caller.0).await?;
+        let data = CustomersResource::new(&base(req, &state), &customer);
+        let links = SelfLinks { self_link: self_link(req, &state) };
         Ok(CustomersResponse::Ok(JsonApi(CustomersCollectionDocument { data: vec![data], links })))
     }
 
@@ -131,10 +124,8 @@ impl CustomersApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<CustomerResponse, ApiError<CustomerErrors>> {
-        if customer_reference.0 != caller.0.customer_reference {
-            return Err(Error::CustomerNotFound.into());
-        }
-        let data = resource(&state, caller.0.customer_id, &base(req, &state)).await?;
+        let customer = customers::by_reference(&state.db, &caller.0, &customer_reference.0).await?;
+        let data = CustomersResource::new(&base(req, &state), &customer);
         Ok(CustomerResponse::Ok(JsonApi(CustomersDocument { data })))
     }
 }

@@ -10,12 +10,12 @@ use poem::{Response, http::StatusCode, http::header};
 use poem_openapi::{
     ApiResponse,
     registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry},
-    types::Type,
+    types::{ToJSON, Type},
 };
 use serde_json::{Value, json};
 
-use super::jsonapi::{ErrorDocument, MEDIA_TYPE};
-use crate::error::{CompanyResource, Error, Violation};
+use super::jsonapi::{ErrorDocument, ErrorObject, MEDIA_TYPE};
+use crate::error::{CompanyResource, Error, Permission, Violation};
 
 /// One Glue error: what a client receives in `errors[]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,46 +102,52 @@ const fn coded(status: StatusCode, code: &'static str, detail: &'static str) -> 
     GlueError { status, code: Some(code), detail: Cow::Borrowed(detail) }
 }
 
-pub const COMPANY_USERS_NO_CONTEXT: GlueError =
-    coded(StatusCode::FORBIDDEN, "1403", NO_COMPANY_CONTEXT);
-pub const COMPANY_USER_NOT_FOUND: GlueError =
-    coded(StatusCode::NOT_FOUND, "1404", "Company user not found");
-pub const COMPANY_USERS_FORBIDDEN: GlueError = coded(StatusCode::FORBIDDEN, "1405", "Forbidden");
-pub const COMPANY_NOT_FOUND: GlueError = coded(StatusCode::NOT_FOUND, "1801", "Company not found.");
-pub const COMPANIES_NO_CONTEXT: GlueError =
-    coded(StatusCode::FORBIDDEN, "1803", NO_COMPANY_CONTEXT);
-pub const COMPANY_BUSINESS_UNIT_NOT_FOUND: GlueError =
-    coded(StatusCode::NOT_FOUND, "1901", "Company business unit not found.");
-pub const COMPANY_BUSINESS_UNITS_NO_CONTEXT: GlueError =
-    coded(StatusCode::FORBIDDEN, "1903", NO_COMPANY_CONTEXT);
-pub const COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND: GlueError =
-    coded(StatusCode::NOT_FOUND, "2001", "Company business unit address not found.");
-pub const COMPANY_BUSINESS_UNIT_ADDRESSES_NO_CONTEXT: GlueError =
-    coded(StatusCode::FORBIDDEN, "2003", NO_COMPANY_CONTEXT);
-pub const COMPANY_ROLE_NOT_FOUND: GlueError =
-    coded(StatusCode::NOT_FOUND, "2101", "Company role not found.");
-pub const COMPANY_ROLES_NO_CONTEXT: GlueError =
-    coded(StatusCode::FORBIDDEN, "2103", NO_COMPANY_CONTEXT);
+/// The codes of one company resource (docs/wire-contract.md §3.5, §3.6).
+pub struct ResourceCodes {
+    /// Read without a company context (403).
+    pub no_context: GlueError,
+    /// Unknown, or of another company (404).
+    pub not_found: GlueError,
+}
 
-/// The 403 of a company resource read without a company context.
-pub const fn no_company_context(resource: CompanyResource) -> GlueError {
-    match resource {
-        CompanyResource::CompanyUsers => COMPANY_USERS_NO_CONTEXT,
-        CompanyResource::Companies => COMPANIES_NO_CONTEXT,
-        CompanyResource::CompanyBusinessUnits => COMPANY_BUSINESS_UNITS_NO_CONTEXT,
-        CompanyResource::CompanyRoles => COMPANY_ROLES_NO_CONTEXT,
-        CompanyResource::CompanyBusinessUnitAddresses => COMPANY_BUSINESS_UNIT_ADDRESSES_NO_CONTEXT,
+const fn resource_codes(
+    no_context: &'static str,
+    not_found: &'static str,
+    detail: &'static str,
+) -> ResourceCodes {
+    ResourceCodes {
+        no_context: coded(StatusCode::FORBIDDEN, no_context, NO_COMPANY_CONTEXT),
+        not_found: coded(StatusCode::NOT_FOUND, not_found, detail),
     }
 }
 
-/// The 404 of a company resource that is unknown or of another company.
-pub const fn not_found(resource: CompanyResource) -> GlueError {
+pub const COMPANY_USER_CODES: ResourceCodes =
+    resource_codes("1403", "1404", "Company user not found");
+pub const COMPANY_CODES: ResourceCodes = resource_codes("1803", "1801", "Company not found.");
+pub const COMPANY_BUSINESS_UNIT_CODES: ResourceCodes =
+    resource_codes("1903", "1901", "Company business unit not found.");
+pub const COMPANY_BUSINESS_UNIT_ADDRESS_CODES: ResourceCodes =
+    resource_codes("2003", "2001", "Company business unit address not found.");
+pub const COMPANY_ROLE_CODES: ResourceCodes =
+    resource_codes("2103", "2101", "Company role not found.");
+/// A company user whose roles lack the permission to see its company's users.
+pub const COMPANY_USERS_FORBIDDEN: GlueError = coded(StatusCode::FORBIDDEN, "1405", "Forbidden");
+
+/// The codes of `resource`.
+pub fn codes(resource: CompanyResource) -> ResourceCodes {
     match resource {
-        CompanyResource::CompanyUsers => COMPANY_USER_NOT_FOUND,
-        CompanyResource::Companies => COMPANY_NOT_FOUND,
-        CompanyResource::CompanyBusinessUnits => COMPANY_BUSINESS_UNIT_NOT_FOUND,
-        CompanyResource::CompanyRoles => COMPANY_ROLE_NOT_FOUND,
-        CompanyResource::CompanyBusinessUnitAddresses => COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND,
+        CompanyResource::CompanyUsers => COMPANY_USER_CODES,
+        CompanyResource::Companies => COMPANY_CODES,
+        CompanyResource::CompanyBusinessUnits => COMPANY_BUSINESS_UNIT_CODES,
+        CompanyResource::CompanyRoles => COMPANY_ROLE_CODES,
+        CompanyResource::CompanyBusinessUnitAddresses => COMPANY_BUSINESS_UNIT_ADDRESS_CODES,
+    }
+}
+
+/// The 403 of a missing permission.
+const fn permission_missing(permission: Permission) -> GlueError {
+    match permission {
+        Permission::SeeCompanyUsers => COMPANY_USERS_FORBIDDEN,
     }
 }
 
@@ -172,32 +178,64 @@ pub fn violation(v: &Violation) -> GlueError {
     }
 }
 
-impl Error {
-    /// The Glue errors this error is answered with (several for a 422).
-    pub fn glue_errors(&self) -> Vec<GlueError> {
+/// What the API layer refuses on its own, before or beside an operation's service call:
+/// the request's shape (docs/wire-contract.md §1.4), paging, a missing token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Protocol {
+    /// The request body is not a JSON:API document with `data.type` and `data.attributes`.
+    #[error("the request body is not a JSON:API document")]
+    PostDataInvalid,
+    /// `data.type` is not the route's resource type.
+    #[error("the request document has the wrong resource type")]
+    InvalidType,
+    /// A protected operation was called without an `Authorization` header.
+    #[error("missing access token")]
+    MissingAccessToken,
+    /// `page[offset]` or `page[limit]` is not a valid number for paging.
+    #[error("invalid pagination parameters")]
+    PaginationInvalid,
+}
+
+impl Protocol {
+    const fn glue_error(self) -> GlueError {
         match self {
-            Self::PostDataInvalid => vec![POST_DATA_INVALID],
-            Self::InvalidType => vec![INVALID_TYPE],
-            Self::ResourceIdNotSpecified => vec![RESOURCE_ID_NOT_SPECIFIED],
-            Self::MissingAccessToken => vec![MISSING_ACCESS_TOKEN],
-            Self::InvalidAccessToken => vec![INVALID_ACCESS_TOKEN],
-            Self::AuthenticationFailed => vec![AUTHENTICATION_FAILED],
-            Self::CompanyUserAuthenticationFailed => vec![COMPANY_USER_AUTHENTICATION_FAILED],
-            Self::LoginBlocked => vec![LOGIN_BLOCKED],
-            Self::LoginsWaitingFromClient => vec![LOGINS_WAITING_FROM_CLIENT],
-            Self::LoginQueueFull => vec![LOGIN_QUEUE_FULL],
-            Self::RefreshFailed => vec![REFRESH_FAILED],
-            Self::CustomerNotFound => vec![CUSTOMER_NOT_FOUND],
-            Self::NoCompanyContext(resource) => vec![no_company_context(*resource)],
-            Self::NotFound(resource) => vec![not_found(*resource)],
-            Self::CompanyUserOfAnotherCompany => vec![COMPANY_USERS_NO_CONTEXT],
-            Self::Forbidden => vec![COMPANY_USERS_FORBIDDEN],
-            Self::PaginationInvalid => vec![PAGINATION_INVALID],
-            Self::Validation(violations) => violations.iter().map(violation).collect(),
-            Self::Unavailable(_) => vec![UNAVAILABLE],
-            Self::Internal(_) => vec![INTERNAL],
+            Self::PostDataInvalid => POST_DATA_INVALID,
+            Self::InvalidType => INVALID_TYPE,
+            Self::MissingAccessToken => MISSING_ACCESS_TOKEN,
+            Self::PaginationInvalid => PAGINATION_INVALID,
         }
     }
+}
+
+/// Why an operation did not succeed: the protocol, or what the service said.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Protocol(#[from] Protocol),
+    #[error(transparent)]
+    Domain(#[from] Error),
+}
+
+/// The Glue errors a domain error is answered with (several for a 422).
+pub fn glue_errors(err: &Error) -> Vec<GlueError> {
+    let one = match err {
+        Error::InvalidAccessToken => INVALID_ACCESS_TOKEN,
+        Error::AuthenticationFailed => AUTHENTICATION_FAILED,
+        Error::CompanyUserAuthenticationFailed => COMPANY_USER_AUTHENTICATION_FAILED,
+        Error::LoginBlocked => LOGIN_BLOCKED,
+        Error::LoginsWaitingFromClient => LOGINS_WAITING_FROM_CLIENT,
+        Error::LoginQueueFull => LOGIN_QUEUE_FULL,
+        Error::RefreshFailed => REFRESH_FAILED,
+        Error::CustomerNotFound => CUSTOMER_NOT_FOUND,
+        Error::NoCompanyContext(resource) => codes(*resource).no_context,
+        Error::NotFound(resource) => codes(*resource).not_found,
+        Error::CompanyUserOfAnotherCompany => COMPANY_USER_CODES.no_context,
+        Error::PermissionMissing(permission) => permission_missing(*permission),
+        Error::Validation(violations) => return violations.iter().map(violation).collect(),
+        Error::Unavailable(_) => UNAVAILABLE,
+        Error::Internal(_) => INTERNAL,
+    };
+    vec![one]
 }
 
 /// Renders an error document; the response's status is that of the first error.
@@ -220,29 +258,36 @@ pub fn render(errors: &[GlueError]) -> Response {
     resp
 }
 
-/// The JSON:API error document of `errors`, serialized.
-pub fn envelope(errors: &[GlueError]) -> Vec<u8> {
-    let body = json!({
-        "errors": errors.iter().map(|e| {
-            let mut obj = json!({"status": e.status.as_u16(), "detail": e.detail});
-            if let Some(code) = e.code {
-                obj["code"] = json!(code);
-            }
-            obj
-        }).collect::<Vec<_>>()
-    });
-    serde_json::to_vec(&body).unwrap_or_default()
+/// The error document of `errors`: the type the OpenAPI document shows.
+fn document(errors: &[GlueError]) -> ErrorDocument {
+    ErrorDocument {
+        errors: errors
+            .iter()
+            .map(|e| ErrorObject {
+                code: e.code.map(str::to_owned),
+                status: e.status.as_u16(),
+                detail: e.detail.clone().into_owned(),
+            })
+            .collect(),
+    }
 }
 
-/// Renders a domain error, logging what must not reach the client.
-pub fn render_error(err: &Error) -> Response {
-    match err {
-        Error::Internal(_) | Error::Unavailable(_) => {
-            tracing::error!(error = %error_chain(err), "request failed");
+/// The JSON:API error document of `errors`, serialized.
+pub fn envelope(errors: &[GlueError]) -> Vec<u8> {
+    serde_json::to_vec(&document(errors).to_json().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Renders a failure, logging what must not reach the client.
+pub fn render_failure(failure: &Failure) -> Response {
+    match failure {
+        Failure::Protocol(protocol) => render(&[protocol.glue_error()]),
+        Failure::Domain(err) => {
+            if matches!(err, Error::Internal(_) | Error::Unavailable(_)) {
+                tracing::error!(error = %error_chain(err), "request failed");
+            }
+            render(&glue_errors(err))
         }
-        _ => {}
     }
-    render(&err.glue_errors())
 }
 
 /// `err` and all its sources, joined: the whole story for the log.
@@ -257,9 +302,21 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     out
 }
 
+impl From<Failure> for poem::Error {
+    fn from(failure: Failure) -> Self {
+        poem::Error::from_response(render_failure(&failure))
+    }
+}
+
 impl From<Error> for poem::Error {
     fn from(err: Error) -> Self {
-        poem::Error::from_response(render_error(&err))
+        Failure::from(err).into()
+    }
+}
+
+impl From<Protocol> for poem::Error {
+    fn from(protocol: Protocol) -> Self {
+        Failure::from(protocol).into()
     }
 }
 
@@ -283,10 +340,10 @@ pub fn render_framework_error(err: poem::Error) -> Response {
     if err.is::<ParseRequestPayloadError>() {
         return render(&[POST_DATA_INVALID]);
     }
-    // The paging parameters carry their pattern in the document; a value that breaks it is
-    // refused by poem-openapi before the operation runs, with the operation's own answer.
+    // The paging parameters carry their rule as a pattern in the document (see
+    // `api::paging`); poem-openapi checks it before the operation runs.
     if err.downcast_ref::<ParseParamError>().is_some_and(|e| e.name.starts_with("page[")) {
-        return render(&[PAGINATION_INVALID]);
+        return render_failure(&Protocol::PaginationInvalid.into());
     }
     let status = err.status();
     if status.is_client_error() {
@@ -337,27 +394,27 @@ error_set!(
     CommonErrors: NOT_ACCEPTABLE, INTERNAL, UNAVAILABLE
 );
 
-/// An operation's error response: renders the error and documents the set `S`.
+/// An operation's error response: renders the failure and documents the set `S`.
 pub struct ApiError<S> {
-    pub error: Error,
+    pub failure: Failure,
     _set: PhantomData<S>,
 }
 
 impl<S> From<Error> for ApiError<S> {
     fn from(error: Error) -> Self {
-        Self { error, _set: PhantomData }
+        Self { failure: error.into(), _set: PhantomData }
     }
 }
 
-impl<S> From<sea_orm::DbErr> for ApiError<S> {
-    fn from(err: sea_orm::DbErr) -> Self {
-        Error::from(err).into()
+impl<S> From<Protocol> for ApiError<S> {
+    fn from(protocol: Protocol) -> Self {
+        Self { failure: protocol.into(), _set: PhantomData }
     }
 }
 
 impl<S> From<ApiError<S>> for poem::Error {
     fn from(err: ApiError<S>) -> Self {
-        err.error.into()
+        err.failure.into()
     }
 }
 
@@ -408,9 +465,5 @@ impl<S: ErrorSet> ApiResponse for ApiError<S> {
 
 /// The error document a client receives for `case`.
 fn example(case: &GlueError) -> Value {
-    let mut obj = json!({"status": case.status.as_u16(), "detail": case.detail});
-    if let Some(code) = case.code {
-        obj["code"] = json!(code);
-    }
-    json!({ "errors": [obj] })
+    document(std::slice::from_ref(case)).to_json().unwrap_or_default()
 }

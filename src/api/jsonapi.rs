@@ -15,7 +15,8 @@ use poem_openapi::{
 };
 use serde_json::{Map, Value};
 
-use crate::error::Error;
+use super::errors::Protocol;
+use crate::error::{Error, Violation};
 
 /// The media type of every JSON:API body.
 pub const MEDIA_TYPE: &str = "application/vnd.api+json";
@@ -106,37 +107,48 @@ fn encoded_response(body: Vec<u8>) -> Response {
     Response::builder().header(header::CONTENT_TYPE, MEDIA_TYPE).body(body)
 }
 
-/// A request document type: its schema (for the OpenAPI document) and its resource type.
+/// A request document type: its schema (for the OpenAPI document), its resource type, and
+/// the one step that reads its attributes into the operation's typed input.
 pub trait RequestDocument: Type + Send + Sync {
     /// The JSON:API resource type the route accepts in `data.type`.
     const RESOURCE_TYPE: &'static str;
+    /// What the operation receives once the attributes are read.
+    type Input;
+    /// Reads the attributes: the typed input, or every rule they break
+    /// (docs/wire-contract.md §1.4 step 6).
+    fn input(attributes: &Attributes<'_>) -> Result<Self::Input, Vec<Violation>>;
 }
 
 /// A JSON:API request body whose shape (§1.4 step 3) has been checked: `data` is an object
-/// with the route's `type` and an `attributes` object. The attributes themselves are checked
-/// later, after the access token (§1.4 step 6), by the operation.
+/// with the route's `type` and an `attributes` object. The attributes themselves are read
+/// later, after the access token (§1.4 step 6), by [`JsonApiRequest::input`].
 pub struct JsonApiRequest<D> {
-    pub attributes: Map<String, Value>,
+    attributes: Map<String, Value>,
     _document: PhantomData<D>,
 }
 
 impl<D: RequestDocument> JsonApiRequest<D> {
     /// Checks the document shape of a raw body.
-    pub fn parse(body: &[u8]) -> Result<Self, Error> {
-        let mut doc: Value = serde_json::from_slice(body).map_err(|_| Error::PostDataInvalid)?;
+    pub fn parse(body: &[u8]) -> Result<Self, Protocol> {
+        let mut doc: Value = serde_json::from_slice(body).map_err(|_| Protocol::PostDataInvalid)?;
         let data =
-            doc.get_mut("data").and_then(Value::as_object_mut).ok_or(Error::PostDataInvalid)?;
+            doc.get_mut("data").and_then(Value::as_object_mut).ok_or(Protocol::PostDataInvalid)?;
         let Some(Value::String(ty)) = data.get("type") else {
-            return Err(Error::PostDataInvalid);
+            return Err(Protocol::PostDataInvalid);
         };
         let type_matches = ty == D::RESOURCE_TYPE;
         let Some(Value::Object(attributes)) = data.remove("attributes") else {
-            return Err(Error::PostDataInvalid);
+            return Err(Protocol::PostDataInvalid);
         };
         if !type_matches {
-            return Err(Error::InvalidType);
+            return Err(Protocol::InvalidType);
         }
         Ok(Self { attributes, _document: PhantomData })
+    }
+
+    /// The operation's typed input, or a 422 with every violated rule.
+    pub fn input(&self) -> Result<D::Input, Error> {
+        D::input(&Attributes(&self.attributes)).map_err(Error::Validation)
     }
 }
 
@@ -167,8 +179,8 @@ impl<'a, D: RequestDocument> ApiExtractor<'a> for JsonApiRequest<D> {
     ) -> poem::Result<Self> {
         // The body limit is enforced before routing (api::middleware), so this read is bounded.
         let bytes = match body.take() {
-            Ok(body) => body.into_bytes().await.map_err(|_| Error::PostDataInvalid)?,
-            Err(_) => return Err(Error::PostDataInvalid.into()),
+            Ok(body) => body.into_bytes().await.map_err(|_| Protocol::PostDataInvalid)?,
+            Err(_) => return Err(Protocol::PostDataInvalid.into()),
         };
         Ok(Self::parse(&bytes)?)
     }
@@ -203,12 +215,6 @@ pub struct ErrorDocument {
     pub errors: Vec<ErrorObject>,
 }
 
-/// `links.self`: the public base URL (configured, or `http://` + the request's `Host`)
-/// followed by the path and query as requested.
-pub fn self_link(req: &Request, public_base_url: Option<&str>) -> String {
-    link_under(base_url(req, public_base_url), req)
-}
-
 /// `base` (see [`base_url`]) followed by the request's path and query: its `links.self`.
 pub fn link_under(mut base: String, req: &Request) -> String {
     base.push_str(req.original_uri().path_and_query().map_or("/", |pq| pq.as_str()));
@@ -220,38 +226,31 @@ fn linkable_host(host: &str) -> bool {
     !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
 }
 
-/// Reads request attributes and collects every violated rule (docs/wire-contract.md §1.4 step 6).
-pub struct Attributes<'a> {
-    map: &'a Map<String, Value>,
-    violations: Vec<crate::error::Violation>,
-}
+/// The attributes of a request document, read by [`RequestDocument::input`].
+pub struct Attributes<'a>(&'a Map<String, Value>);
 
 impl<'a> Attributes<'a> {
-    pub fn new(map: &'a Map<String, Value>) -> Self {
-        Self { map, violations: Vec::new() }
-    }
-
     /// A required, non-blank string attribute.
-    pub fn string(&mut self, name: &'static str) -> Option<&'a str> {
-        use crate::error::Violation;
-        let message = match self.map.get(name) {
+    pub fn string(&self, name: &'static str) -> Result<&'a str, Violation> {
+        let message = match self.0.get(name) {
             None => Violation::MISSING,
             Some(Value::Null) => Violation::BLANK,
             Some(Value::String(s)) if s.trim().is_empty() => Violation::BLANK,
-            Some(Value::String(s)) => return Some(s),
+            Some(Value::String(s)) => return Ok(s),
             Some(_) => Violation::NOT_A_STRING,
         };
-        self.violate(name, message);
-        None
+        Err(Violation::new(name, message))
     }
+}
 
-    pub fn violate(&mut self, name: &'static str, message: &'static str) {
-        self.violations.push(crate::error::Violation::new(name, message));
-    }
-
-    /// `Ok` when no rule was violated.
-    pub fn finish(self) -> Result<(), Error> {
-        if self.violations.is_empty() { Ok(()) } else { Err(Error::Validation(self.violations)) }
+/// Two attributes read, or every violation of either.
+pub fn both<A, B>(
+    a: Result<A, Violation>,
+    b: Result<B, Violation>,
+) -> Result<(A, B), Vec<Violation>> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => Err(a.err().into_iter().chain(b.err()).collect()),
     }
 }
 
@@ -317,7 +316,7 @@ mod tests {
         let req = request("/company-users/mine?include=companies", Some("shop.example:8080"));
         assert_eq!(base_url(&req, None), "http://shop.example:8080");
         assert_eq!(
-            self_link(&req, None),
+            link_under(base_url(&req, None), &req),
             "http://shop.example:8080/company-users/mine?include=companies"
         );
         // The configured base wins over `Host`, without its trailing slashes.
@@ -333,9 +332,10 @@ mod tests {
     fn a_host_that_cannot_be_linked_falls_back_to_localhost() {
         for host in [None, Some(""), Some("evil.example/path"), Some("a b"), Some("x\"y")] {
             let req = request("/refresh-tokens", host);
-            assert_eq!(self_link(&req, None), "http://localhost/refresh-tokens", "{host:?}");
+            let link = link_under(base_url(&req, None), &req);
+            assert_eq!(link, "http://localhost/refresh-tokens", "{host:?}");
         }
         let req = request("/refresh-tokens", Some("[::1]:3000"));
-        assert_eq!(self_link(&req, None), "http://[::1]:3000/refresh-tokens");
+        assert_eq!(link_under(base_url(&req, None), &req), "http://[::1]:3000/refresh-tokens");
     }
 }

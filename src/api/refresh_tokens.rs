@@ -13,7 +13,8 @@ use super::{
         ApiError, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, REFRESH_FAILED, error_set,
         violation_example,
     },
-    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type, self_link},
+    jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type},
+    links::self_link,
     tokens::{REFRESH_TOKEN_EXAMPLE, token_attributes_with_company_user, token_document},
 };
 use crate::{app::AppState, error::Violation};
@@ -52,6 +53,12 @@ pub struct RefreshTokensRequest {
 
 impl RequestDocument for RefreshTokensRequest {
     const RESOURCE_TYPE: &'static str = "refresh-tokens";
+    /// The refresh token presented.
+    type Input = String;
+
+    fn input(attributes: &Attributes<'_>) -> Result<String, Vec<Violation>> {
+        attributes.string("refreshToken").map(str::to_owned).map_err(|v| vec![v])
+    }
 }
 
 token_attributes_with_company_user!("refresh-tokens", RefreshTokensAttributes);
@@ -111,12 +118,9 @@ impl RefreshTokensApi {
         state: Data<&Arc<AppState>>,
         req: &Request,
     ) -> Result<RefreshTokensResponse, ApiError<RefreshErrors>> {
-        let mut attributes = Attributes::new(&body.attributes);
-        let presented = attributes.string("refreshToken");
-        attributes.finish()?;
-        let presented = presented.unwrap_or_default();
-        let issued = state.sessions.refresh(presented).await?;
-        let link = self_link(req, state.config.public_base_url.as_deref());
+        let presented = body.input()?;
+        let issued = state.sessions.refresh(&presented).await?;
+        let link = self_link(req, &state);
         Ok(RefreshTokensResponse::Created(JsonApi(RefreshTokensDocument::new(issued, link))))
     }
 

@@ -148,11 +148,3 @@ pub async fn set_default_company_user(
         .await?;
     Ok(())
 }
-
-/// A customer by its internal id.
-pub async fn customer_by_id(
-    db: &impl ConnectionTrait,
-    id: i32,
-) -> Result<Option<customer::Model>, DbErr> {
-    first(db, customer::Entity::find_by_id(id)).await
-}

@@ -8,21 +8,21 @@ use std::{
     time::{Duration, Instant},
 };
 
-use entity::company_user;
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 
+use super::company::CompanyUser;
 use crate::generations::Generations;
 
 /// A customer's usable memberships as read, with their rendering once made.
 #[derive(Debug)]
 pub struct Listing {
-    pub users: Vec<company_user::Model>,
+    pub users: Vec<CompanyUser>,
     /// A rendering of `users` and the key it was made for (the API's base URL).
     rendered: OnceLock<(String, Vec<u8>)>,
 }
 
 impl Listing {
-    pub fn new(users: Vec<company_user::Model>) -> Self {
+    pub fn new(users: Vec<CompanyUser>) -> Self {
         Self { users, rendered: OnceLock::new() }
     }
 
@@ -105,7 +105,7 @@ impl MembershipCache {
             epoch
         };
         let users = super::membership::usable_memberships(db, customer_id).await?;
-        let listing = Arc::new(Listing::new(users));
+        let listing = Arc::new(Listing::new(users.into_iter().map(Into::into).collect()));
         if let Some(epoch) = epoch {
             let mut state = self.lock();
             if state.epoch == epoch {
@@ -196,7 +196,7 @@ mod tests {
     }
 
     fn listing(id: i32) -> Arc<Listing> {
-        Arc::new(Listing::new(vec![company_user::Model {
+        Arc::new(Listing::new(vec![CompanyUser {
             id,
             uuid: uuid::Uuid::new_v4(),
             customer_id: id,
@@ -204,7 +204,6 @@ mod tests {
             business_unit_id: None,
             is_active: true,
             is_default: true,
-            created_at: 0,
         }]))
     }
 

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod company;
+pub mod customers;
 pub mod directory;
 pub mod health;
 pub mod membership;

@@ -121,6 +121,13 @@ UNION SELECT t.rotated_into_id FROM refresh_token t JOIN chain ON t.id = chain.i
 WHERE t.rotated_into_id IS NOT NULL) \
 UPDATE refresh_token SET revoked_at = $2 WHERE id IN (SELECT id FROM chain) AND revoked_at IS NULL";
 
+/// What `POST /access-tokens` logs in with: the e-mail address as typed, and the password.
+#[derive(Debug)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Password,
+}
+
 /// A freshly issued pair of tokens.
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -276,11 +283,11 @@ impl Sessions {
     pub async fn login(
         &self,
         db: &DatabaseConnection,
-        username: &str,
-        password: Password,
+        credentials: Credentials,
         client: Option<ClientKey>,
     ) -> Result<Issued, Error> {
-        let email = normalize_email(username);
+        let Credentials { username, password } = credentials;
+        let email = normalize_email(&username);
         let audit = Audit { client, email: self.audit.email_key(&email) };
         // A place in the check queue first: a login refused for a full queue costs no read.
         let ticket =
@@ -500,7 +507,7 @@ impl Sessions {
         &self,
         caller: &Identity,
         uuid: Uuid,
-    ) -> Result<Option<Issued>, Error> {
+    ) -> Result<Issued, Error> {
         let now = self.clock.now();
         let identity = Identity {
             customer_id: caller.customer_id,
@@ -510,10 +517,18 @@ impl Sessions {
         };
         let (refresh_token, row) = self.new_refresh_token(&identity, now)?;
         let Some(first) = self.store.insert_for_member(uuid, row).await? else {
-            return Ok(None);
+            return Err(Error::CompanyUserAuthenticationFailed);
         };
         self.within_cap(identity.customer_id, first, now).await?;
-        self.issued(&identity, refresh_token, now).map(Some)
+        let issued = self.issued(&identity, refresh_token, now)?;
+        tracing::info!(
+            target: "glue_auth::audit",
+            event = "company_user_token_issued",
+            customer = %caller.customer_reference,
+            company_user = %uuid,
+            "company-user token issued"
+        );
+        Ok(issued)
     }
 }
 

@@ -1,5 +1,12 @@
 //! Attribute rules shared by the operations and the import.
 
+use uuid::Uuid;
+
+/// A uuid in its canonical, hyphenated form; anything else is no id of ours.
+pub fn parse_uuid(text: &str) -> Option<Uuid> {
+    (text.len() == 36).then(|| Uuid::parse_str(text).ok()).flatten()
+}
+
 /// A pragmatic e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces.
 /// (Deliverability is the mail server's business; this catches what is plainly not an address.)
 pub fn is_email(text: &str) -> bool {

@@ -278,7 +278,7 @@ impl TokenStore {
             return Ok(apply_alone(&self.writer, &write).await?);
         };
         let (reply, answer) = oneshot::channel();
-        let gone = || Error::Unavailable(DbErr::Custom("the database writer has stopped".into()));
+        let gone = || Error::unavailable("the database writer has stopped");
         queue.send((write, reply)).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
@@ -780,7 +780,7 @@ fn fail_all(replies: Vec<Reply>, err: &DbErr) -> Vec<(Reply, Result<Written, Err
         .into_iter()
         .map(|reply| {
             let error = if unavailable {
-                Error::Unavailable(DbErr::Custom(message.clone()))
+                Error::unavailable(message.clone())
             } else {
                 Error::internal(message.clone())
             };

@@ -1,9 +1,5 @@
-//! What a company user may read of its company (docs/wire-contract.md §3.5, §3.6): the company
-//! context of a token, the permission check, the company-user directory with its filters and
-//! paging, and the related resources of a page, loaded in one query per relationship type (no N+1).
-//!
-//! Every lookup is confined to the caller's company: a resource of another company is
-//! simply not found.
+//! The reads behind the company operations: each confined to a company or to ids the
+//! caller already holds, related resources in one query per relationship type (no N+1).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -17,10 +13,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{membership, sql::first};
-
-/// The permission key that lets a company user list its company's users.
-pub const SEE_COMPANY_USERS: &str = "SeeCompanyUsersPermissionPlugin";
+use super::{
+    Wanted,
+    model::{Address, BusinessUnit, Company, CompanyUser, Role},
+};
+use crate::service::{customers::Customer, membership, sql::first};
 
 /// The caller's company context: its company user, if the token carries one that is still
 /// usable (active, in an approved and active company). Read on every request, so a
@@ -29,9 +26,9 @@ pub async fn context(
     db: &impl ConnectionTrait,
     customer_id: i32,
     company_user: Option<Uuid>,
-) -> Result<Option<company_user::Model>, DbErr> {
+) -> Result<Option<CompanyUser>, DbErr> {
     match company_user {
-        Some(uuid) => membership::usable_by_uuid(db, customer_id, uuid).await,
+        Some(uuid) => Ok(membership::usable_by_uuid(db, customer_id, uuid).await?.map(Into::into)),
         None => Ok(None),
     }
 }
@@ -64,13 +61,6 @@ pub struct CompanyUserFilter {
     pub roles: Option<Vec<Uuid>>,
 }
 
-/// One page of a collection and the size of the whole collection.
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub total: u64,
-}
-
 /// The company users of `company_id` (active or not) matching `filter`, by id.
 pub async fn company_users(
     db: &impl ConnectionTrait,
@@ -78,7 +68,7 @@ pub async fn company_users(
     filter: &CompanyUserFilter,
     offset: u64,
     limit: u64,
-) -> Result<Page<company_user::Model>, DbErr> {
+) -> Result<(Vec<CompanyUser>, u64), DbErr> {
     let mut select =
         company_user::Entity::find().filter(company_user::Column::CompanyId.eq(company_id));
     if let Some(units) = &filter.business_units {
@@ -106,32 +96,24 @@ pub async fn company_users(
     let items = if limit == 0 || offset >= total {
         Vec::new()
     } else {
-        select.order_by_asc(company_user::Column::Id).offset(offset).limit(limit).all(db).await?
+        let page = select.order_by_asc(company_user::Column::Id).offset(offset).limit(limit);
+        page.all(db).await?.into_iter().map(Into::into).collect()
     };
-    Ok(Page { items, total })
+    Ok((items, total))
 }
 
 /// A company user by uuid, in any company (the caller decides what another company means).
 pub async fn company_user_by_uuid(
     db: &impl ConnectionTrait,
     uuid: Uuid,
-) -> Result<Option<company_user::Model>, DbErr> {
-    first(db, company_user::Entity::find().filter(company_user::Column::Uuid.eq(uuid))).await
+) -> Result<Option<CompanyUser>, DbErr> {
+    let select = company_user::Entity::find().filter(company_user::Column::Uuid.eq(uuid));
+    Ok(first(db, select).await?.map(Into::into))
 }
 
 /// A company by its internal id.
-pub async fn company_by_id(
-    db: &impl ConnectionTrait,
-    id: i32,
-) -> Result<Option<company::Model>, DbErr> {
-    first(db, company::Entity::find_by_id(id)).await
-}
-
-/// A business unit with the uuid of its default billing address.
-#[derive(Debug, Clone)]
-pub struct BusinessUnit {
-    pub unit: company_business_unit::Model,
-    pub default_billing_address: Option<Uuid>,
+pub async fn company_by_id(db: &impl ConnectionTrait, id: i32) -> Result<Option<Company>, DbErr> {
+    Ok(first(db, company::Entity::find_by_id(id)).await?.map(Into::into))
 }
 
 /// The join from a unit to its default billing address.
@@ -154,10 +136,7 @@ async fn business_units(
         .all(db)
         .await?
         .into_iter()
-        .map(|(unit, address)| BusinessUnit {
-            unit,
-            default_billing_address: address.map(|a| a.uuid),
-        })
+        .map(|(unit, address)| BusinessUnit::new(unit, address.map(|a| a.uuid)))
         .collect())
 }
 
@@ -186,21 +165,18 @@ pub async fn role_in_company(
     db: &impl ConnectionTrait,
     company_id: i32,
     uuid: Uuid,
-) -> Result<Option<company_role::Model>, DbErr> {
-    first(
-        db,
-        company_role::Entity::find()
-            .filter(company_role::Column::Uuid.eq(uuid))
-            .filter(company_role::Column::CompanyId.eq(company_id)),
-    )
-    .await
+) -> Result<Option<Role>, DbErr> {
+    let select = company_role::Entity::find()
+        .filter(company_role::Column::Uuid.eq(uuid))
+        .filter(company_role::Column::CompanyId.eq(company_id));
+    Ok(first(db, select).await?.map(Into::into))
 }
 
 /// The roles each of the company users holds: (company user id, role), by role id.
 pub async fn roles_of(
     db: &impl ConnectionTrait,
     company_user_ids: impl IntoIterator<Item = i32>,
-) -> Result<Vec<(i32, company_role::Model)>, DbErr> {
+) -> Result<Vec<(i32, Role)>, DbErr> {
     let to_role: RelationDef = company_user_role::Entity::belongs_to(company_role::Entity)
         .from(company_user_role::Column::RoleId)
         .to(company_role::Column::Id)
@@ -214,7 +190,7 @@ pub async fn roles_of(
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|(link, role)| role.map(|role| (link.company_user_id, role)))
+        .filter_map(|(link, role)| role.map(|role| (link.company_user_id, role.into())))
         .collect())
 }
 
@@ -223,21 +199,18 @@ pub async fn address_in_company(
     db: &impl ConnectionTrait,
     company_id: i32,
     uuid: Uuid,
-) -> Result<Option<company_unit_address::Model>, DbErr> {
-    first(
-        db,
-        company_unit_address::Entity::find()
-            .filter(company_unit_address::Column::Uuid.eq(uuid))
-            .filter(company_unit_address::Column::CompanyId.eq(company_id)),
-    )
-    .await
+) -> Result<Option<Address>, DbErr> {
+    let select = company_unit_address::Entity::find()
+        .filter(company_unit_address::Column::Uuid.eq(uuid))
+        .filter(company_unit_address::Column::CompanyId.eq(company_id));
+    Ok(first(db, select).await?.map(Into::into))
 }
 
 /// The addresses linked to each of the units: (unit id, address), by address id.
 pub async fn addresses_of(
     db: &impl ConnectionTrait,
     unit_ids: impl IntoIterator<Item = i32>,
-) -> Result<Vec<(i32, company_unit_address::Model)>, DbErr> {
+) -> Result<Vec<(i32, Address)>, DbErr> {
     use company_unit_address_to_business_unit as link;
     let to_address: RelationDef = link::Entity::belongs_to(company_unit_address::Entity)
         .from(link::Column::AddressId)
@@ -252,39 +225,19 @@ pub async fn addresses_of(
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|(link, address)| address.map(|a| (link.business_unit_id, a)))
+        .filter_map(|(link, address)| address.map(|a| (link.business_unit_id, a.into())))
         .collect())
-}
-
-/// What a company user's customer shows of itself (never its password hash).
-#[derive(Debug, Clone)]
-pub struct Customer {
-    pub reference: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub salutation: String,
-}
-
-/// Which related resources a document asks for (its `include`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Wanted {
-    pub companies: bool,
-    pub business_units: bool,
-    pub roles: bool,
-    pub customers: bool,
-    pub addresses: bool,
 }
 
 /// The related resources of a document's primary data, keyed by internal id, with the
 /// links between them.
 #[derive(Debug, Clone, Default)]
 pub struct Related {
-    pub companies: BTreeMap<i32, company::Model>,
+    pub companies: BTreeMap<i32, Company>,
     pub business_units: BTreeMap<i32, BusinessUnit>,
-    pub roles: BTreeMap<i32, company_role::Model>,
+    pub roles: BTreeMap<i32, Role>,
     pub customers: BTreeMap<i32, Customer>,
-    pub addresses: BTreeMap<i32, company_unit_address::Model>,
+    pub addresses: BTreeMap<i32, Address>,
     /// Role ids by company user id.
     pub roles_of_user: HashMap<i32, Vec<i32>>,
     /// Address ids by business unit id.
@@ -294,9 +247,9 @@ pub struct Related {
 /// The primary data of a document, whose related resources are to be loaded.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Primary<'a> {
-    pub company_users: &'a [company_user::Model],
+    pub company_users: &'a [CompanyUser],
     pub business_units: &'a [BusinessUnit],
-    pub roles: &'a [company_role::Model],
+    pub roles: &'a [Role],
 }
 
 /// Loads what `wanted` asks for, for the primary data and, transitively, for the related
@@ -315,7 +268,7 @@ pub async fn related(
             primary.company_users.iter().filter_map(|u| u.business_unit_id).collect();
         if !ids.is_empty() {
             for unit in business_units_by_ids(db, ids).await? {
-                out.business_units.insert(unit.unit.id, unit);
+                out.business_units.insert(unit.id, unit);
             }
         }
     }
@@ -329,7 +282,7 @@ pub async fn related(
         let unit_ids: BTreeSet<i32> = primary
             .business_units
             .iter()
-            .map(|u| u.unit.id)
+            .map(|u| u.id)
             .chain(out.business_units.keys().copied())
             .collect();
         if !unit_ids.is_empty() {
@@ -344,9 +297,9 @@ pub async fn related(
             .company_users
             .iter()
             .map(|u| u.company_id)
-            .chain(primary.business_units.iter().map(|u| u.unit.company_id))
+            .chain(primary.business_units.iter().map(|u| u.company_id))
             .chain(primary.roles.iter().map(|r| r.company_id))
-            .chain(out.business_units.values().map(|u| u.unit.company_id))
+            .chain(out.business_units.values().map(|u| u.company_id))
             .chain(out.roles.values().map(|r| r.company_id))
             .collect();
         if !ids.is_empty() {
@@ -356,7 +309,7 @@ pub async fn related(
                 .all(db)
                 .await?
             {
-                out.companies.insert(company.id, company);
+                out.companies.insert(company.id, company.into());
             }
         }
     }

@@ -1,5 +1,5 @@
-//! What the company resources (docs/wire-contract.md §3.5, §3.6) share on the wire: `include` and
-//! the `relationships` / `included` it brings, collection `links` with paging, and ids in paths.
+//! `include` and what it brings (docs/wire-contract.md §3.5, §3.6): the `relationships` of
+//! each resource and the `included` resources, rendered from what the service loaded.
 //!
 //! `include` follows Glue: a name counts when a resource in the document has that
 //! relationship, so an included resource carries relationships too (`include=
@@ -7,28 +7,18 @@
 //! `companies`). Relationships are arrays even for to-one, as Glue writes them; `included`
 //! holds each resource once, grouped by type in a fixed order, by internal id within a type.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::collections::BTreeMap;
 
-use entity::{company_role, company_user};
-use poem::Request;
 use poem_openapi::{Enum, Object, types::ToJSON};
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::{
-    auth::Bearer,
     companies::CompaniesResource,
     company_business_unit_addresses::CompanyBusinessUnitAddressesResource,
-    company_business_units::CompanyBusinessUnitsResource,
-    company_roles::CompanyRolesResource,
-    customers::{CustomersAttributes, CustomersResource, CustomersType},
-    jsonapi::{SelfLinks, base_url, self_link},
+    company_business_units::CompanyBusinessUnitsResource, company_roles::CompanyRolesResource,
+    customers::CustomersResource, jsonapi::SelfLinks,
 };
-use crate::{
-    app::AppState,
-    error::{CompanyResource, Error},
-    service::company::{self as service, BusinessUnit, Primary, Related, Wanted},
-};
+use crate::service::company::{BusinessUnit, CompanyUser, Related, Role, Wanted};
 
 pub const COMPANIES: &str = "companies";
 pub const COMPANY_USERS: &str = "company-users";
@@ -109,43 +99,6 @@ pub struct IncludedResource {
     pub links: SelfLinks,
 }
 
-/// `links` of a collection document. `self` is always there; the paging links appear when
-/// the request gave `page[offset]` or `page[limit]`, or when more items exist than returned.
-#[derive(Debug, Clone, Object)]
-pub struct CollectionLinks {
-    /// The URL as requested.
-    #[oai(rename = "self")]
-    pub self_link: String,
-    /// The first page.
-    #[oai(skip_serializing_if_is_none)]
-    pub first: Option<String>,
-    /// The last page.
-    #[oai(skip_serializing_if_is_none)]
-    pub last: Option<String>,
-    /// The previous page, when this one does not start at offset 0.
-    #[oai(skip_serializing_if_is_none)]
-    pub prev: Option<String>,
-    /// The next page, when more items follow this one.
-    #[oai(skip_serializing_if_is_none)]
-    pub next: Option<String>,
-}
-
-/// A uuid in its canonical, hyphenated form; anything else is no id of ours.
-pub fn parse_uuid(text: &str) -> Option<Uuid> {
-    (text.len() == 36).then(|| Uuid::parse_str(text).ok()).flatten()
-}
-
-/// The caller's usable company user, or the resource's "no company context" error.
-pub async fn company_context(
-    state: &AppState,
-    caller: &Bearer,
-    resource: CompanyResource,
-) -> Result<company_user::Model, Error> {
-    service::context(&state.db, caller.0.customer_id, caller.0.company_user)
-        .await?
-        .ok_or(Error::NoCompanyContext(resource))
-}
-
 /// What a request's `include` asks for, for a document whose primary data is `primary`.
 /// Unknown names, and names no resource of the document relates to, are ignored.
 pub fn wanted(include: Option<&str>, primary: &str) -> Wanted {
@@ -172,10 +125,10 @@ pub fn wanted(include: Option<&str>, primary: &str) -> Wanted {
 
 /// The related resources of one document, ready to be written as `relationships` and
 /// `included`.
-pub struct Includes {
-    base: String,
+pub struct Includes<'a> {
+    base: &'a str,
     wanted: Wanted,
-    related: Related,
+    related: &'a Related,
 }
 
 fn identifiers<'a>(ty: RelatedType, ids: impl IntoIterator<Item = &'a str>) -> Relationship {
@@ -191,20 +144,19 @@ fn attributes(value: &impl ToJSON) -> BTreeMap<String, Value> {
     }
 }
 
-impl Includes {
-    /// Loads what `wanted` asks for, for `primary`.
-    pub async fn load(
-        state: &Arc<AppState>,
-        base: &str,
-        wanted: Wanted,
-        primary: Primary<'_>,
-    ) -> Result<Self, Error> {
-        let related = if wanted == Wanted::default() {
-            Related::default()
-        } else {
-            service::related(&state.db, wanted, primary).await?
-        };
-        Ok(Self { base: base.to_owned(), wanted, related })
+impl<'a> Includes<'a> {
+    /// What `wanted` asked for, as the service loaded it into `related`.
+    pub fn new(base: &'a str, wanted: Wanted, related: &'a Related) -> Self {
+        Self { base, wanted, related }
+    }
+
+    /// The resources of the primary data, each by `resource`, and `included`.
+    pub fn render<T, R>(
+        &self,
+        items: &[T],
+        resource: impl Fn(&T) -> R,
+    ) -> (Vec<R>, Option<Vec<IncludedResource>>) {
+        (items.iter().map(resource).collect(), self.included())
     }
 
     /// Whether the request asked for anything: then `relationships` and `included` appear.
@@ -218,14 +170,14 @@ impl Includes {
     }
 
     /// The relationships of a company user.
-    pub fn of_company_user(&self, user: &company_user::Model) -> Option<Relationships> {
+    pub fn of_company_user(&self, user: &CompanyUser) -> Option<Relationships> {
         if !self.asked() {
             return None;
         }
         let unit = user
             .business_unit_id
             .and_then(|id| self.related.business_units.get(&id))
-            .map(|u| u.unit.uuid.to_string());
+            .map(|u| u.uuid.to_string());
         let roles: Vec<String> = self
             .related
             .roles_of_user
@@ -259,14 +211,14 @@ impl Includes {
         let addresses: Vec<String> = self
             .related
             .addresses_of_unit
-            .get(&unit.unit.id)
+            .get(&unit.id)
             .into_iter()
             .flatten()
             .filter_map(|id| self.related.addresses.get(id))
             .map(|a| a.uuid.to_string())
             .collect();
         Some(Relationships {
-            companies: self.company(unit.unit.company_id),
+            companies: self.company(unit.company_id),
             company_business_unit_addresses: self.wanted.addresses.then(|| {
                 identifiers(
                     RelatedType::CompanyBusinessUnitAddresses,
@@ -278,7 +230,7 @@ impl Includes {
     }
 
     /// The relationships of a role, or `None` when its company was not asked for.
-    pub fn of_role(&self, role: &company_role::Model) -> Option<Relationships> {
+    pub fn of_role(&self, role: &Role) -> Option<Relationships> {
         self.wanted.companies.then(|| Relationships {
             companies: self.company(role.company_id),
             ..Default::default()
@@ -290,7 +242,7 @@ impl Includes {
         if !self.asked() {
             return None;
         }
-        let base = &self.base;
+        let base = self.base;
         let mut out = Vec::new();
         for company in self.related.companies.values() {
             let r = CompaniesResource::new(base, company);
@@ -333,19 +285,7 @@ impl Includes {
             });
         }
         for customer in self.related.customers.values() {
-            let r = CustomersResource {
-                ty: CustomersType::Customers,
-                id: customer.reference.clone(),
-                attributes: CustomersAttributes {
-                    first_name: customer.first_name.clone(),
-                    last_name: customer.last_name.clone(),
-                    email: customer.email.clone(),
-                    salutation: customer.salutation.clone(),
-                },
-                links: SelfLinks {
-                    self_link: format!("{base}/{CUSTOMERS}/{}", customer.reference),
-                },
-            };
+            let r = CustomersResource::new(base, customer);
             out.push(IncludedResource {
                 ty: RelatedType::Customers,
                 id: r.id,
@@ -356,103 +296,4 @@ impl Includes {
         }
         Some(out)
     }
-}
-
-/// The base of `links` (the public base URL, or `http://` + `Host`).
-pub fn base(req: &Request, state: &AppState) -> String {
-    base_url(req, state.config.public_base_url.as_deref())
-}
-
-/// `links.self` of a resource.
-pub fn resource_link(base: &str, ty: &str, id: impl std::fmt::Display) -> SelfLinks {
-    SelfLinks { self_link: format!("{base}/{ty}/{id}") }
-}
-
-/// `links` of a collection that is never paged (the `mine` collections).
-pub fn unpaged_links(req: &Request, state: &AppState) -> CollectionLinks {
-    CollectionLinks {
-        self_link: self_link(req, state.config.public_base_url.as_deref()),
-        first: None,
-        last: None,
-        prev: None,
-        next: None,
-    }
-}
-
-/// The page a request asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Paging {
-    pub offset: u64,
-    pub limit: u64,
-    /// Whether `page[offset]` or `page[limit]` was given.
-    pub requested: bool,
-}
-
-/// A non-negative integer: digits with an optional `+`; saturates instead of overflowing.
-fn non_negative(text: &str) -> Option<u64> {
-    let digits = text.strip_prefix('+').unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(digits.parse().unwrap_or(u64::MAX))
-}
-
-/// Reads `page[offset]` and `page[limit]`: integers, offset ≥ 0, limit > 0, else 400. The
-/// limit defaults to, and is capped at, `max`.
-pub fn paging(offset: Option<&str>, limit: Option<&str>, max: u64) -> Result<Paging, Error> {
-    let parsed_offset = match offset {
-        Some(text) => non_negative(text).ok_or(Error::PaginationInvalid)?,
-        None => 0,
-    };
-    let parsed_limit = match limit {
-        Some(text) => non_negative(text).filter(|l| *l > 0).ok_or(Error::PaginationInvalid)?,
-        None => max,
-    };
-    Ok(Paging {
-        offset: parsed_offset,
-        limit: parsed_limit.min(max),
-        requested: offset.is_some() || limit.is_some(),
-    })
-}
-
-/// Whether a raw query pair is a paging parameter (`page[...]`, percent-encoded or not).
-fn is_page_param(pair: &str) -> bool {
-    let key = pair.split('=').next().unwrap_or_default().to_ascii_lowercase();
-    let key = key.replace("%5b", "[").replace("%5d", "]");
-    key == "page[offset]" || key == "page[limit]"
-}
-
-/// `links` of a paged collection: `self` as requested; `first`, `last`, `prev` and `next`
-/// (on the canonical path, the request's other query parameters kept in order, the page
-/// parameters replaced) when the request was paged or more items exist than returned.
-pub fn paged_links(
-    req: &Request,
-    state: &AppState,
-    paging: Paging,
-    total: u64,
-    returned: usize,
-) -> CollectionLinks {
-    let mut links = unpaged_links(req, state);
-    if !paging.requested && total <= returned as u64 {
-        return links;
-    }
-    let mut prefix = format!("{}{}?", base(req, state), req.uri().path());
-    for pair in req.uri().query().unwrap_or_default().split('&') {
-        if !pair.is_empty() && !is_page_param(pair) {
-            prefix.push_str(pair);
-            prefix.push('&');
-        }
-    }
-    let limit = paging.limit;
-    let page = |offset: u64| format!("{prefix}page[offset]={offset}&page[limit]={limit}");
-    let last = total.saturating_sub(1) / limit * limit;
-    links.first = Some(page(0));
-    links.last = Some(page(last));
-    if paging.offset > 0 {
-        links.prev = Some(page(paging.offset.saturating_sub(limit).min(last)));
-    }
-    if paging.offset.saturating_add(limit) < total {
-        links.next = Some(page(paging.offset + limit));
-    }
-    links
 }
