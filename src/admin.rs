@@ -13,10 +13,10 @@ use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use uuid::Uuid;
 
 use crate::{
+    app::BoxError,
     auth::password::{self, Password},
-    cli::{BoxError, DEMO_DATASET},
     config::Config,
-    dataset::{self, Dataset, LineIndex},
+    dataset::{self, DEMO_DATASET, Dataset, LineIndex},
     db,
     service::directory,
 };

@@ -94,9 +94,6 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// The demo dataset, compiled in so `demo` works from any directory.
-pub const DEMO_DATASET: &str = include_str!("../demo/acme-demo.yaml");
-
 async fn dispatch(cli: Cli) -> Result<(), BoxError> {
     let config = cli.config;
     match cli.command {

@@ -6,6 +6,9 @@
 //! file is looked up in the database (a uuid; for customers a reference or an e-mail), so a
 //! file can add to data that is already there.
 
+/// The demo dataset, compiled in so `demo` works from any directory.
+pub const DEMO_DATASET: &str = include_str!("../demo/acme-demo.yaml");
+
 use std::collections::{HashMap, HashSet};
 
 use entity::{
@@ -413,7 +416,7 @@ impl<C: ConnectionTrait> Importer<'_, C> {
         let model = customer::ActiveModel {
             customer_reference: Set(c.reference.clone()),
             email: Set(c.email.clone()),
-            email_normalized: Set(normalize_email(&c.email)),
+            email_normalized: Set(crate::service::validate::normalize_email(&c.email)),
             password_hash: Set(password_hash),
             salutation: Set(c.salutation.clone()),
             first_name: Set(c.first_name.clone()),
@@ -759,8 +762,3 @@ macro_rules! scoped_row {
 }
 use std::str::FromStr;
 scoped_row!(company_business_unit, company_unit_address, company_role);
-
-/// The case-insensitive form of an e-mail: the login key.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}

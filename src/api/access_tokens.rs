@@ -7,14 +7,14 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::{
     ApiTags,
-    auth::OptionalBearer,
+    bearer::OptionalBearer,
     errors::{
         AUTHENTICATION_FAILED, ApiError, INVALID_ACCESS_TOKEN, LOGIN_BLOCKED, LOGIN_QUEUE_FULL,
         LOGINS_WAITING_FROM_CLIENT, error_set, violation_example,
     },
     jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, both, resource_type},
     links::self_link,
-    tokens::{token_attributes_with_company_user, token_document},
+    token_documents::{token_attributes_with_company_user, token_document},
 };
 use crate::{
     app::AppState,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     ApiTags,
-    auth::Bearer,
+    bearer::Bearer,
     errors::{
         ApiError, COMPANY_BUSINESS_UNIT_ADDRESS_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
         error_set,

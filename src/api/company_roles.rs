@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{
     ApiTags,
-    auth::Bearer,
+    bearer::Bearer,
     errors::{ApiError, COMPANY_ROLE_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set},
     includes::{COMPANY_ROLES, IncludedResource, Includes, Relationships, wanted},
     jsonapi::{JsonApi, SelfLinks, resource_type},

@@ -8,14 +8,14 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::{
     ApiTags,
-    auth::Bearer,
+    bearer::Bearer,
     errors::{
         ApiError, COMPANY_USER_AUTHENTICATION_FAILED, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
         error_set, violation_example,
     },
     jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type},
     links::self_link,
-    tokens::token_document,
+    token_documents::token_document,
 };
 use crate::{
     app::AppState,

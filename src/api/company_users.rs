@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     ApiTags,
-    auth::Bearer,
+    bearer::Bearer,
     errors::{
         ApiError, COMPANY_USER_CODES, COMPANY_USERS_FORBIDDEN, INVALID_ACCESS_TOKEN,
         MISSING_ACCESS_TOKEN, PAGINATION_INVALID, error_set,

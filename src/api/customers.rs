@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Path};
 
 use super::{
     ApiTags,
-    auth::Bearer,
+    bearer::Bearer,
     errors::{ApiError, CUSTOMER_NOT_FOUND, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set},
     includes::CUSTOMERS,
     jsonapi::{JsonApi, SelfLinks, resource_type},

@@ -2,7 +2,7 @@
 //! wraps them. Handlers are thin: extract, call one service function, convert.
 
 pub mod access_tokens;
-pub mod auth;
+pub mod bearer;
 pub mod client;
 pub mod companies;
 pub mod company_business_unit_addresses;
@@ -21,7 +21,7 @@ pub mod links;
 pub mod middleware;
 pub mod paging;
 pub mod refresh_tokens;
-pub mod tokens;
+pub mod token_documents;
 
 use std::sync::Arc;
 

@@ -8,14 +8,14 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Path};
 
 use super::{
     ApiTags,
-    auth::{Bearer, OptionalBearer},
+    bearer::{Bearer, OptionalBearer},
     errors::{
         ApiError, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, REFRESH_FAILED, error_set,
         violation_example,
     },
     jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type},
     links::self_link,
-    tokens::{REFRESH_TOKEN_EXAMPLE, token_attributes_with_company_user, token_document},
+    token_documents::{REFRESH_TOKEN_EXAMPLE, token_attributes_with_company_user, token_document},
 };
 use crate::{app::AppState, error::Violation};
 

@@ -7,9 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::sql::first;
-
-use crate::dataset::normalize_email;
+use super::{sql::first, validate::normalize_email};
 
 /// The statuses a company can have; only `approved` companies can be entered.
 pub const COMPANY_STATUSES: [&str; 3] = ["pending", "approved", "denied"];

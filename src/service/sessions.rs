@@ -19,6 +19,7 @@ use super::{
     sql::CachedSql,
     throttle::{self, NotCounted, Outcome},
     token_store::{NewToken, Presented, Refreshed, Successor, TokenStore},
+    validate::normalize_email,
 };
 use crate::{
     auth::{
@@ -28,7 +29,6 @@ use crate::{
     },
     client_address::ClientKey,
     clock::Clock,
-    dataset::normalize_email,
     error::Error,
 };
 

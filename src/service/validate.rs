@@ -2,6 +2,11 @@
 
 use uuid::Uuid;
 
+/// The case-insensitive form of an e-mail: the login key.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
 /// A uuid in its canonical, hyphenated form; anything else is no id of ours.
 pub fn parse_uuid(text: &str) -> Option<Uuid> {
     (text.len() == 36).then(|| Uuid::parse_str(text).ok()).flatten()

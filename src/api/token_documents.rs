@@ -79,9 +79,11 @@ macro_rules! token_attributes_with_company_user {
                 Self {
                     token_type: "Bearer".to_owned(),
                     expires_in: 28800,
-                    access_token: $crate::api::tokens::ACCESS_TOKEN_EXAMPLE.to_owned(),
-                    refresh_token: $crate::api::tokens::REFRESH_TOKEN_EXAMPLE.to_owned(),
-                    id_company_user: Some($crate::api::tokens::COMPANY_USER_EXAMPLE.to_owned()),
+                    access_token: $crate::api::token_documents::ACCESS_TOKEN_EXAMPLE.to_owned(),
+                    refresh_token: $crate::api::token_documents::REFRESH_TOKEN_EXAMPLE.to_owned(),
+                    id_company_user: Some(
+                        $crate::api::token_documents::COMPANY_USER_EXAMPLE.to_owned(),
+                    ),
                 }
             }
         }
