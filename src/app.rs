@@ -10,28 +10,23 @@ use poem::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{
-        keys::KeySet,
-        password::{Checker, QueueLimits},
-        tokens::TokenService,
-    },
+    auth::keys::KeySet,
     client_address::TrustedProxies,
     clock::Clock,
     config::Config,
     listener::{LimitedAcceptor, Limits},
     service::{
-        audit::AuditLog,
+        Reader,
         membership_cache::{self, MembershipCache},
-        session_cap::SessionCap,
         sessions::Sessions,
-        throttle,
         token_store::TokenStore,
     },
 };
 
 /// What every request handler may use.
 pub struct AppState {
-    pub db: DatabaseConnection,
+    /// The database, for reads: every write goes through `sessions`' token store.
+    pub db: Reader,
     pub config: Config,
     pub sessions: Sessions,
     /// The listings of `GET /company-users/mine`.
@@ -49,44 +44,17 @@ impl AppState {
         clock: Arc<Clock>,
     ) -> Result<Self, BoxError> {
         let keys = KeySet::load(&config.signing_keys, &config.data_dir)?;
-        let audit = AuditLog::new(keys.signing_key().derived_secret(), AUDIT_REPEAT_INTERVAL);
-        let tokens =
-            TokenService::new(keys, &config.issuer, &config.audience, config.access_token_ttl)
-                .with_cache(config.access_token_cache);
-        let sessions = Sessions {
-            tokens,
-            clock,
-            refresh_ttl: i64::try_from(config.refresh_token_ttl).unwrap_or(i64::MAX),
-            refresh_reuse_grace: i64::try_from(config.refresh_reuse_grace).unwrap_or(i64::MAX),
-            client_id: config.audience.clone(),
-            throttle: throttle::Policy::of(&config),
-            audit,
-            passwords: Checker::start(
-                crate::config::cpus(),
-                QueueLimits {
-                    per_client: usize::try_from(config.login_queue_per_address)
-                        .unwrap_or(usize::MAX),
-                    total: usize::try_from(config.login_queue).unwrap_or(usize::MAX),
-                },
-            )?,
-            store,
-            session_cap: SessionCap::new(
-                usize::try_from(config.max_sessions_per_customer).unwrap_or(usize::MAX),
-            ),
-        };
+        let sessions = Sessions::new(&config, keys, clock, store)?;
         let memberships = Arc::new(MembershipCache::new(
             config.membership_cache,
             Duration::from_millis(config.membership_cache_max_age_ms),
         ));
         let trusted_proxies = config.trusted_proxies();
-        Ok(Self { db, config, sessions, memberships, trusted_proxies })
+        Ok(Self { db: Reader::new(db), config, sessions, memberships, trusted_proxies })
     }
 }
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// How often one login audit line may repeat for the same event, client and e-mail.
-const AUDIT_REPEAT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A service bound to its address, ready to run.
 pub struct App {

@@ -10,8 +10,23 @@ use crate::config::Config;
 /// How long a SQLite connection waits for a lock another connection or process holds.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    /// The SQLite file or its directory could not be made private (`docs/security.md` §6).
+    #[error("cannot {what} {}", path.display())]
+    File {
+        what: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Connects to `url` and applies pending migrations.
-pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, ConnectError> {
     if let Some(path) = sqlite_file(url) {
         // Only `mode=rwc` lets SQLite create a missing file; otherwise a missing one stays an
         // error of SQLite's.
@@ -51,10 +66,12 @@ pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, D
 /// directory, if it has to be made, with mode 0700, and the file with 0600 (an existing one
 /// that others could read is narrowed to 0600). SQLite gives its `-wal` and `-shm` files
 /// the mode of the database file. The file holds password hashes and e-mails.
-fn private_sqlite_file(path: &std::path::Path, create: bool) -> Result<(), DbErr> {
+fn private_sqlite_file(path: &std::path::Path, create: bool) -> Result<(), ConnectError> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    let failed = |what: &str, e: std::io::Error| {
-        DbErr::Custom(format!("cannot {what} {}: {e}", path.display()))
+    let failed = |what: &'static str, source: std::io::Error| ConnectError::File {
+        what,
+        path: path.to_path_buf(),
+        source,
     };
     if let Some(dir) = path.parent().filter(|d| create && !d.as_os_str().is_empty() && !d.exists())
     {

@@ -38,8 +38,7 @@ fn identity(req: &Request) -> Result<Option<Identity>, Error> {
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty() && !token.contains(' '))
         .ok_or(Error::InvalidAccessToken)?;
-    let now = state.sessions.clock.now();
-    state.sessions.tokens.verify(token, now).map(Some).map_err(|_| Error::InvalidAccessToken)
+    state.sessions.authenticate(token).map(Some)
 }
 
 impl<'a> ApiExtractor<'a> for Bearer {

@@ -69,7 +69,7 @@ impl JwksApi {
         &self,
         state: Data<&Arc<AppState>>,
     ) -> Result<JwksResponse, ApiError<JwksErrors>> {
-        let set = JsonWebKeySet::parse_from_json(Some(state.sessions.tokens.keys().jwks()))
+        let set = JsonWebKeySet::parse_from_json(Some(state.sessions.jwks()))
             .map_err(|e| Error::internal(e.into_message()))?;
         Ok(JwksResponse::Ok(Json(set)))
     }

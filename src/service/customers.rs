@@ -1,9 +1,9 @@
 //! The caller's own customer (docs/wire-contract.md §3.7): a customer sees itself only.
 
 use entity::customer;
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::EntityTrait;
 
-use super::sql::first;
+use super::{Reader, sql::first};
 use crate::{auth::tokens::Identity, error::Error};
 
 /// What a customer shows of itself (never its password hash).
@@ -30,7 +30,8 @@ impl From<customer::Model> for Customer {
 
 /// `GET /customers`: the caller's customer. A valid token may outlive its customer (tokens
 /// live up to their `exp`): then it is not found.
-pub async fn own(db: &impl ConnectionTrait, caller: &Identity) -> Result<Customer, Error> {
+pub async fn own(db: &Reader, caller: &Identity) -> Result<Customer, Error> {
+    let db = db.connection();
     first(db, customer::Entity::find_by_id(caller.customer_id))
         .await?
         .map(Customer::from)
@@ -39,7 +40,7 @@ pub async fn own(db: &impl ConnectionTrait, caller: &Identity) -> Result<Custome
 
 /// `GET /customers/{customerReference}`: the caller's customer, if `reference` names it.
 pub async fn by_reference(
-    db: &impl ConnectionTrait,
+    db: &Reader,
     caller: &Identity,
     reference: &str,
 ) -> Result<Customer, Error> {

@@ -152,7 +152,7 @@ async fn directory_version(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
 /// Polls for as long as the cache is in use. A failed read is retried at the next tick
 /// (entries stop being served once `max_age` passes without a read); the first failure and
 /// the recovery are logged, not every tick in between.
-pub async fn poll_while_used(cache: Weak<MembershipCache>, db: impl ConnectionTrait) {
+pub async fn poll_while_used(cache: Weak<MembershipCache>, db: super::Reader) {
     let Some(interval) = cache.upgrade().map(|c| c.poll_interval()) else { return };
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -160,7 +160,7 @@ pub async fn poll_while_used(cache: Weak<MembershipCache>, db: impl ConnectionTr
     loop {
         tick.tick().await;
         let Some(cache) = cache.upgrade() else { return };
-        match cache.poll(&db).await {
+        match cache.poll(db.connection()).await {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!("the directory's version is read again: listings are cached");

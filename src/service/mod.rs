@@ -1,4 +1,5 @@
-//! What the endpoints and the admin verbs do, independent of HTTP: no poem here. Functions
+//! What the endpoints and the admin verbs do, independent of HTTP: no poem here. The
+//! operations read through a [`Reader`] and write through the token store; their queries
 //! take a connection (`&impl ConnectionTrait`) so they run alike in and out of transactions.
 
 pub mod audit;
@@ -8,9 +9,12 @@ pub mod directory;
 pub mod health;
 pub mod membership;
 pub mod membership_cache;
+mod reader;
 pub mod session_cap;
 pub mod sessions;
 pub mod sql;
 pub mod throttle;
 pub mod token_store;
 pub mod validate;
+
+pub use reader::Reader;

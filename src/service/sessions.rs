@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use entity::{customer, refresh_token};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, JoinType,
-    QueryFilter, QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, JoinType, QueryFilter,
+    QuerySelect, Statement, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
 
 use super::{
+    Reader,
     audit::{Audit, AuditLog},
     membership,
     session_cap::SessionCap,
@@ -23,39 +24,89 @@ use super::{
 };
 use crate::{
     auth::{
-        password::{self, Password, Refused},
+        keys::KeySet,
+        password::{self, Password, QueueLimits, Refused},
         refresh_token::{mint, stored_form},
         tokens::{Identity, TokenKind, TokenService},
     },
     client_address::ClientKey,
     clock::Clock,
+    config::Config,
     error::Error,
 };
 
 /// What issuing a session needs, built once at start-up.
 pub struct Sessions {
-    pub tokens: TokenService,
-    pub clock: Arc<Clock>,
+    tokens: TokenService,
+    clock: Arc<Clock>,
     /// Refresh-token lifetime, seconds.
-    pub refresh_ttl: i64,
+    refresh_ttl: i64,
     /// Seconds after a rotation within which presenting the rotated token again revokes
     /// nothing (`--refresh-reuse-grace`).
-    pub refresh_reuse_grace: i64,
+    refresh_reuse_grace: i64,
     /// The client id recorded with refresh tokens (the tokens' audience).
-    pub client_id: String,
-    pub throttle: throttle::Policy,
+    client_id: String,
+    throttle: throttle::Policy,
     /// How audit lines name a login's client and e-mail, and how often they repeat.
-    pub audit: AuditLog,
+    audit: AuditLog,
     /// Password checks, one per CPU at once, in turns per client: Argon2id takes ~19 MiB and
     /// a core for ~16 ms, so unbounded concurrency only multiplies memory (256 logins took
     /// ~5 GB) and makes every login slow. A check still queued when its client leaves is
     /// skipped.
-    pub passwords: password::Checker,
+    passwords: password::Checker,
     /// Where every write goes.
-    pub store: TokenStore,
+    store: TokenStore,
     /// The sessions each customer keeps.
-    pub session_cap: SessionCap,
+    session_cap: SessionCap,
 }
+
+impl Sessions {
+    /// The sessions of `config`, signed with `keys`, timed by `clock`, written to `store`;
+    /// starts the password-checking threads.
+    pub fn new(
+        config: &Config,
+        keys: KeySet,
+        clock: Arc<Clock>,
+        store: TokenStore,
+    ) -> Result<Self, std::io::Error> {
+        let audit = AuditLog::new(keys.signing_key().derived_secret(), AUDIT_REPEAT_INTERVAL);
+        let tokens =
+            TokenService::new(keys, &config.issuer, &config.audience, config.access_token_ttl)
+                .with_cache(config.access_token_cache);
+        let limits = QueueLimits {
+            per_client: usize::try_from(config.login_queue_per_address).unwrap_or(usize::MAX),
+            total: usize::try_from(config.login_queue).unwrap_or(usize::MAX),
+        };
+        Ok(Self {
+            tokens,
+            clock,
+            refresh_ttl: i64::try_from(config.refresh_token_ttl).unwrap_or(i64::MAX),
+            refresh_reuse_grace: i64::try_from(config.refresh_reuse_grace).unwrap_or(i64::MAX),
+            client_id: config.audience.clone(),
+            throttle: throttle::Policy::of(config),
+            audit,
+            passwords: password::Checker::start(crate::config::cpus(), limits)?,
+            store,
+            session_cap: SessionCap::new(
+                usize::try_from(config.max_sessions_per_customer).unwrap_or(usize::MAX),
+            ),
+        })
+    }
+
+    /// Whose access token `token` is, now: a valid token signed by one of our keys, or
+    /// `InvalidAccessToken`.
+    pub fn authenticate(&self, token: &str) -> Result<Identity, Error> {
+        self.tokens.verify(token, self.clock.now()).map_err(|_| Error::InvalidAccessToken)
+    }
+
+    /// The public keys that verify access tokens, as a JWKS document.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.tokens.keys().jwks()
+    }
+}
+
+/// How often one login audit line may repeat for the same event, client and e-mail.
+const AUDIT_REPEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A login attempt counted as pending (`throttle::reserve`) until it is settled. Should the
 /// login end before that (its client disconnected while it waited), the places are given
@@ -175,20 +226,18 @@ fn login_query(backend: DbBackend, email: &str, subjects: [&str; 2], now: i64) -
 }
 static LOGIN: CachedSql = CachedSql::new(|backend| login_query(backend, "", ["", ""], 0));
 
-/// Whether one of `subjects` (one or two) is blocked at `now`, and the customer of `email`.
+/// Whether the e-mail's subject or the client's (if known) is blocked at `now`, and the
+/// customer of `email`.
 async fn login_lookup(
     db: &impl ConnectionTrait,
     email: &str,
-    subjects: &[String],
+    (email_subject, client_subject): (&str, Option<&str>),
     now: i64,
 ) -> Result<(bool, Option<LoginCustomer>), DbErr> {
-    let [first, rest @ ..] = subjects else {
-        return Err(DbErr::Custom("a login without a subject".into()));
-    };
-    let second = rest.first().unwrap_or(first);
+    let second = client_subject.unwrap_or(email_subject);
     let stmt = LOGIN.bind(
         db.get_database_backend(),
-        [first.clone().into(), second.clone().into(), now.into(), email.to_owned().into()],
+        [email_subject.into(), second.into(), now.into(), email.to_owned().into()],
     );
     let row = db
         .query_one_raw(stmt)
@@ -282,7 +331,7 @@ impl Sessions {
     /// the attempt is counted before the check (see `throttle`).
     pub async fn login(
         &self,
-        db: &DatabaseConnection,
+        db: &Reader,
         credentials: Credentials,
         client: Option<ClientKey>,
     ) -> Result<Issued, Error> {
@@ -294,9 +343,11 @@ impl Sessions {
             self.passwords.admit(client).map_err(|refused| queue_error(refused, &audit))?;
         let now = self.clock.now();
         let email_subject = format!("email:{email}");
-        let mut subjects = vec![email_subject.clone()];
-        subjects.extend(client.map(|c| format!("ip:{c}")));
-        let (blocked, found) = login_lookup(db, &email, &subjects, now).await?;
+        let client_subject = client.map(|c| format!("ip:{c}"));
+        let lookup = (email_subject.as_str(), client_subject.as_deref());
+        let (blocked, found) = login_lookup(db.connection(), &email, lookup, now).await?;
+        let subjects: Vec<String> =
+            [Some(email_subject.clone()), client_subject].into_iter().flatten().collect();
         if blocked {
             return Err(self.blocked(&audit));
         }

@@ -16,6 +16,7 @@ pub use self::{
     queries::{CompanyUserFilter, Primary, Related},
 };
 use super::{
+    Reader,
     membership_cache::{Listing, MembershipCache},
     validate::parse_uuid,
 };
@@ -113,11 +114,12 @@ async fn related(
 /// `GET /company-users/mine`: every usable membership of the caller's customer, from the
 /// membership cache; no company context needed.
 pub async fn my_company_users(
-    db: &impl ConnectionTrait,
+    db: &Reader,
     cache: &MembershipCache,
     caller: &Identity,
     wanted: Wanted,
 ) -> Result<Memberships, Error> {
+    let db = db.connection();
     let listing = cache.usable_memberships(db, caller.customer_id).await?;
     let primary = Primary { company_users: &listing.users, ..Primary::default() };
     let related = related(db, wanted, primary).await?;
@@ -127,10 +129,11 @@ pub async fn my_company_users(
 /// `GET /company-users`: the company users of the caller's company (active or not), by
 /// creation, for a caller allowed to see them.
 pub async fn company_users(
-    db: &impl ConnectionTrait,
+    db: &Reader,
     caller: &Identity,
     query: &CompanyUsersQuery,
 ) -> Result<FoundPage<CompanyUser>, Error> {
+    let db = db.connection();
     let reader =
         context_with(db, caller, CompanyResource::CompanyUsers, Permission::SeeCompanyUsers)
             .await?;
@@ -145,11 +148,12 @@ pub async fn company_users(
 /// `GET /company-users/{id}`: a company user of the caller's company, for a caller allowed
 /// to see them; one of another company is refused as out of context.
 pub async fn company_user(
-    db: &impl ConnectionTrait,
+    db: &Reader,
     caller: &Identity,
     id: &str,
     wanted: Wanted,
 ) -> Result<FoundOne<CompanyUser>, Error> {
+    let db = db.connection();
     const RESOURCE: CompanyResource = CompanyResource::CompanyUsers;
     let reader = context_with(db, caller, RESOURCE, Permission::SeeCompanyUsers).await?;
     let uuid = parse_uuid(id).ok_or(Error::NotFound(RESOURCE))?;
@@ -163,18 +167,15 @@ pub async fn company_user(
 }
 
 /// `GET /companies/mine`: the caller's company.
-pub async fn my_company(db: &impl ConnectionTrait, caller: &Identity) -> Result<Company, Error> {
+pub async fn my_company(db: &Reader, caller: &Identity) -> Result<Company, Error> {
+    let db = db.connection();
     const RESOURCE: CompanyResource = CompanyResource::Companies;
     let user = context(db, caller, RESOURCE).await?;
     queries::company_by_id(db, user.company_id).await?.ok_or(Error::NotFound(RESOURCE))
 }
 
 /// `GET /companies/{id}`: the caller's company, if `id` names it.
-pub async fn company(
-    db: &impl ConnectionTrait,
-    caller: &Identity,
-    id: &str,
-) -> Result<Company, Error> {
+pub async fn company(db: &Reader, caller: &Identity, id: &str) -> Result<Company, Error> {
     let company = my_company(db, caller).await?;
     if parse_uuid(id) != Some(company.uuid) {
         return Err(Error::NotFound(CompanyResource::Companies));
@@ -184,10 +185,11 @@ pub async fn company(
 
 /// `GET /company-business-units/mine`: the caller's own business unit, if it has one.
 pub async fn my_business_units(
-    db: &impl ConnectionTrait,
+    db: &Reader,
     caller: &Identity,
     wanted: Wanted,
 ) -> Result<Found<BusinessUnit>, Error> {
+    let db = db.connection();
     let user = context(db, caller, CompanyResource::CompanyBusinessUnits).await?;
     let items = match user.business_unit_id {
         Some(id) => queries::business_units_by_ids(db, [id]).await?,
@@ -200,11 +202,12 @@ pub async fn my_business_units(
 
 /// `GET /company-business-units/{id}`: a business unit of the caller's company.
 pub async fn business_unit(
-    db: &impl ConnectionTrait,
+    db: &Reader,
     caller: &Identity,
     id: &str,
     wanted: Wanted,
 ) -> Result<FoundOne<BusinessUnit>, Error> {
+    let db = db.connection();
     const RESOURCE: CompanyResource = CompanyResource::CompanyBusinessUnits;
     let user = context(db, caller, RESOURCE).await?;
     let uuid = parse_uuid(id).ok_or(Error::NotFound(RESOURCE))?;
@@ -218,10 +221,11 @@ pub async fn business_unit(
 
 /// `GET /company-roles/mine`: the roles the caller's company user holds.
 pub async fn my_roles(
-    db: &impl ConnectionTrait,
+    db: &Reader,
     caller: &Identity,
     wanted: Wanted,
 ) -> Result<Found<Role>, Error> {
+    let db = db.connection();
     let user = context(db, caller, CompanyResource::CompanyRoles).await?;
     let items: Vec<Role> =
         queries::roles_of(db, [user.id]).await?.into_iter().map(|(_, role)| role).collect();
@@ -232,11 +236,12 @@ pub async fn my_roles(
 
 /// `GET /company-roles/{id}`: a role of the caller's company.
 pub async fn role(
-    db: &impl ConnectionTrait,
+    db: &Reader,
     caller: &Identity,
     id: &str,
     wanted: Wanted,
 ) -> Result<FoundOne<Role>, Error> {
+    let db = db.connection();
     const RESOURCE: CompanyResource = CompanyResource::CompanyRoles;
     let user = context(db, caller, RESOURCE).await?;
     let uuid = parse_uuid(id).ok_or(Error::NotFound(RESOURCE))?;
@@ -250,11 +255,8 @@ pub async fn role(
 
 /// `GET /company-business-unit-addresses/{id}`: an address of the caller's company; any
 /// member of the company may read any of its addresses.
-pub async fn address(
-    db: &impl ConnectionTrait,
-    caller: &Identity,
-    id: &str,
-) -> Result<Address, Error> {
+pub async fn address(db: &Reader, caller: &Identity, id: &str) -> Result<Address, Error> {
+    let db = db.connection();
     const RESOURCE: CompanyResource = CompanyResource::CompanyBusinessUnitAddresses;
     let user = context(db, caller, RESOURCE).await?;
     let uuid = parse_uuid(id).ok_or(Error::NotFound(RESOURCE))?;

@@ -1,7 +1,8 @@
-//! The token store's groups on a SQLite file, run on a thread that owns the writer connection
-//! (rusqlite on the same SQLite library as sqlx), with its statements prepared once and kept
-//! (`docs/design/token-store.md` §3). The statements, the decisions and the failure handling
-//! are [`apply_group`]'s, as on PostgreSQL.
+//! The token store on a SQLite file (`docs/design/token-store.md` §1, §3): the groups run on
+//! a thread that owns the writer connection (rusqlite on the same SQLite library as sqlx),
+//! with its statements prepared once and kept; other writes and the login counters have a
+//! connection each, taking turns with the groups. The statements, the decisions and the
+//! failure handling are `group`'s, as on PostgreSQL.
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
@@ -10,40 +11,124 @@ use std::{
 };
 
 use rusqlite::{Connection, OpenFlags, Row, types::Value as SqlValue};
-use sea_orm::{DbBackend, DbErr, RuntimeErr, Statement, Value};
+use sea_orm::{
+    DatabaseConnection, DbBackend, DbErr, RuntimeErr, SqlxSqliteConnector, Statement, Value,
+    sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous},
+};
 use tokio::sync::{Semaphore, mpsc};
 use uuid::Uuid;
 
 use super::{
-    GroupDb, MAX_BATCH, Presented, Reply, Usable, Write, Written, apply_group, apply_one, fail_all,
-    fail_batch,
+    MAX_BATCH, Presented, Reply, StoreError, Write, Written,
+    group::{GroupDb, apply_group, apply_one, fail_all, fail_batch},
 };
-use crate::error::Error;
+use crate::{error::Error, service::membership::Usable};
 
 /// Statements a connection keeps prepared: four kinds, each in up to ten sizes.
 const PREPARED: usize = 64;
 
+/// The connections of the store on a SQLite file.
+pub(super) struct Connections {
+    /// For writes other than refresh tokens: a pool of one.
+    pub writer: DatabaseConnection,
+    /// For the login counters: a pool of one that commits without syncing the WAL.
+    pub counters: DatabaseConnection,
+    /// Held by the group writer for each group, and by the others for each of their writes.
+    pub turn: Arc<Semaphore>,
+}
+
+/// The connect options of a SQLite database kept in a file (an in-memory database exists
+/// only in the pool that made it, so it gets no second connection).
+pub(super) fn file_options(db: &DatabaseConnection) -> Option<SqliteConnectOptions> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let name = options.get_filename().to_string_lossy();
+    let in_memory =
+        name.is_empty() || name == ":memory:" || name.starts_with("file:sqlx-in-memory");
+    (!in_memory).then(|| (*options).clone())
+}
+
+/// Opens the connections of the file `db`'s pool opens with `options`, and starts the group
+/// writer on `queue`.
+pub(super) async fn start(
+    db: &DatabaseConnection,
+    options: SqliteConnectOptions,
+    queue: mpsc::Receiver<(Write, Reply)>,
+) -> Result<Connections, StoreError> {
+    let target = Target {
+        path: options.get_filename().to_path_buf(),
+        read_only: read_only(&options),
+        busy_timeout: crate::db::SQLITE_BUSY_TIMEOUT,
+    };
+    let acquire_timeout = db.get_sqlite_connection_pool().options().get_acquire_timeout();
+    let counters = options.clone().synchronous(SqliteSynchronous::Normal);
+    let counters = pool_of_one(counters, acquire_timeout).await?;
+    let writer = pool_of_one(options, acquire_timeout).await?;
+    let turn = Arc::new(Semaphore::new(1));
+    start_group_writer(target, turn.clone(), queue)?;
+    Ok(Connections { writer, counters, turn })
+}
+
+/// A pool of one connection to the file of `options`.
+async fn pool_of_one(
+    options: SqliteConnectOptions,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    let pool = sea_orm::sqlx::pool::PoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        // A file cannot hang up: no ping before each checkout (see `db::connect`).
+        .test_before_acquire(false)
+        .acquire_timeout(acquire_timeout)
+        // After a failed COMMIT (full disk, I/O error) sqlx's idea of the open
+        // transaction can differ from SQLite's: later writes then ran as savepoints of a
+        // transaction that never committed. A connection still inside a transaction when
+        // it comes back is closed instead (the pool opens a fresh one).
+        .after_release(|conn: &mut sea_orm::sqlx::SqliteConnection, _| {
+            Box::pin(async move {
+                use sea_orm::sqlx::Connection as _;
+                // Runs a rollback sqlx still has queued, then asks SQLite itself.
+                conn.ping().await?;
+                Ok(!conn.is_in_transaction())
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e.into())))?;
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// Whether the pool opens its SQLite file read-only (`mode=ro`, or `immutable`).
+fn read_only(options: &SqliteConnectOptions) -> bool {
+    use sea_orm::sqlx::ConnectOptions as _;
+    options.to_url_lossy().query_pairs().any(|(key, value)| {
+        (key == "mode" && value == "ro") || (key == "immutable" && value == "true")
+    })
+}
+
 /// Where and how to open the writer connection: the pool's file and mode.
 #[derive(Debug, Clone)]
-pub struct Target {
-    pub path: std::path::PathBuf,
-    pub read_only: bool,
-    pub busy_timeout: Duration,
+struct Target {
+    path: std::path::PathBuf,
+    read_only: bool,
+    busy_timeout: Duration,
 }
 
 /// Opens the writer connection (so that a file that cannot be opened fails at start), then
 /// starts the thread that commits the groups of `queue`, each while holding `turn`.
-pub fn start(
+fn start_group_writer(
     target: Target,
     turn: Arc<Semaphore>,
     queue: mpsc::Receiver<(Write, Reply)>,
-) -> Result<(), DbErr> {
+) -> Result<(), StoreError> {
     let conn = open(&target).map_err(db_err)?;
     let writer = Writer { target, conn: Some(conn) };
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || writer.run(&turn, queue))
-        .map_err(|e| DbErr::Custom(format!("cannot start the SQLite writer thread: {e}")))?;
+        .map_err(StoreError::WriterThread)?;
     Ok(())
 }
 
@@ -133,11 +218,12 @@ impl Writer {
     }
 
     /// The connection, opened again if a failure closed it.
-    fn connection(&mut self) -> Result<&Connection, DbErr> {
-        if self.conn.is_none() {
-            self.conn = Some(open(&self.target).map_err(db_err)?);
-        }
-        self.conn.as_ref().ok_or_else(|| DbErr::Custom("no SQLite writer connection".into()))
+    fn connection(&mut self) -> Result<&Connection, StoreError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => open(&self.target).map_err(db_err)?,
+        };
+        Ok(self.conn.insert(conn))
     }
 
     /// After a group: a connection still inside a transaction (a COMMIT that failed on a full
@@ -152,12 +238,12 @@ impl Writer {
 }
 
 /// The group's transaction: it takes the write lock at once, before its reads.
-fn begin(conn: &Connection) -> Result<(), DbErr> {
+fn begin(conn: &Connection) -> Result<(), StoreError> {
     run(conn, "BEGIN IMMEDIATE")
 }
 
-fn run(conn: &Connection, sql: &str) -> Result<(), DbErr> {
-    conn.execute_batch(sql).map_err(db_err)
+fn run(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    Ok(conn.execute_batch(sql).map_err(db_err)?)
 }
 
 /// The writes of a group that failed, each in a savepoint of the open transaction: one that
@@ -201,7 +287,7 @@ impl Direct<'_> {
         &self,
         stmt: &Statement,
         mut row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, DbErr> {
+    ) -> Result<Vec<T>, StoreError> {
         let mut prepared = self.0.prepare_cached(&stmt.sql).map_err(db_err)?;
         let mut rows = prepared.query(rusqlite::params_from_iter(values(stmt)?)).map_err(db_err)?;
         let mut found = Vec::new();
@@ -217,7 +303,7 @@ impl GroupDb for Direct<'_> {
         DbBackend::Sqlite
     }
 
-    async fn presented(&self, stmt: Statement) -> Result<Vec<Presented>, DbErr> {
+    async fn presented(&self, stmt: Statement) -> Result<Vec<Presented>, StoreError> {
         // The columns of `presented_query`, in its order.
         self.rows(&stmt, |row| {
             Ok(Presented {
@@ -237,21 +323,21 @@ impl GroupDb for Direct<'_> {
         })
     }
 
-    async fn usable(&self, stmt: Statement) -> Result<Vec<(Uuid, Usable)>, DbErr> {
+    async fn usable(&self, stmt: Statement) -> Result<Vec<(Uuid, Usable)>, StoreError> {
         self.rows(&stmt, |row| {
             Ok((row.get(0)?, Usable { id: row.get(1)?, customer_id: row.get(2)? }))
         })
     }
 
-    async fn ids(&self, stmt: Statement) -> Result<Vec<i64>, DbErr> {
+    async fn ids(&self, stmt: Statement) -> Result<Vec<i64>, StoreError> {
         self.rows(&stmt, |row| row.get(0))
     }
 
-    async fn inserted(&self, stmt: Statement) -> Result<Vec<(i64, String)>, DbErr> {
+    async fn inserted(&self, stmt: Statement) -> Result<Vec<(i64, String)>, StoreError> {
         self.rows(&stmt, |row| Ok((row.get(0)?, row.get(1)?)))
     }
 
-    async fn execute(&self, stmt: Statement) -> Result<u64, DbErr> {
+    async fn execute(&self, stmt: Statement) -> Result<u64, StoreError> {
         let mut prepared = self.0.prepare_cached(&stmt.sql).map_err(db_err)?;
         let changed =
             prepared.execute(rusqlite::params_from_iter(values(&stmt)?)).map_err(db_err)?;
@@ -261,12 +347,12 @@ impl GroupDb for Direct<'_> {
 
 /// A statement's values as SQLite stores them, as sqlx binds them: a uuid as its 16 bytes,
 /// a boolean as 0 or 1.
-fn values(stmt: &Statement) -> Result<Vec<SqlValue>, DbErr> {
+fn values(stmt: &Statement) -> Result<Vec<SqlValue>, StoreError> {
     let Some(values) = &stmt.values else { return Ok(Vec::new()) };
     values.0.iter().map(value).collect()
 }
 
-fn value(value: &Value) -> Result<SqlValue, DbErr> {
+fn value(value: &Value) -> Result<SqlValue, StoreError> {
     let integer = |v: Option<i64>| v.map_or(SqlValue::Null, SqlValue::Integer);
     Ok(match value {
         Value::Bool(v) => integer(v.map(i64::from)),
@@ -279,7 +365,7 @@ fn value(value: &Value) -> Result<SqlValue, DbErr> {
         Value::Unsigned(v) => integer(v.map(i64::from)),
         Value::String(v) => v.as_ref().map_or(SqlValue::Null, |s| SqlValue::Text(s.to_string())),
         Value::Uuid(v) => v.map_or(SqlValue::Null, |u| SqlValue::Blob(u.as_bytes().to_vec())),
-        other => return Err(DbErr::Custom(format!("the SQLite writer cannot bind {other:?}"))),
+        other => return Err(StoreError::Unbindable(format!("{other:?}"))),
     })
 }
 
@@ -367,10 +453,10 @@ mod tests {
         let conn =
             open(&Target { path, read_only: false, busy_timeout: crate::db::SQLITE_BUSY_TIMEOUT })
                 .unwrap();
-        let (orm, direct) = (super::super::Orm(&db), Direct(&conn));
+        let (orm, direct) = (super::super::group::Orm(&db), Direct(&conn));
 
         let hashes = ["one", "two"].map(Value::from);
-        let stmt = super::super::PRESENTED.bind(DbBackend::Sqlite, 2, hashes);
+        let stmt = super::super::statements::PRESENTED.bind(DbBackend::Sqlite, 2, hashes);
         let by_id = |mut rows: Vec<Presented>| {
             rows.sort_by_key(|row| row.id);
             format!("{rows:?}")
