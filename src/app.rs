@@ -10,51 +10,14 @@ use poem::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::keys::KeySet,
-    client_address::TrustedProxies,
+    api::AppState,
     clock::Clock,
     config::Config,
     listener::{LimitedAcceptor, Limits},
-    service::{
-        Reader,
-        membership_cache::{self, MembershipCache},
-        sessions::Sessions,
-        token_store::TokenStore,
-    },
+    service::{Reader, membership_cache, token_store::TokenStore},
 };
 
-/// What every request handler may use.
-pub struct AppState {
-    /// The database, for reads: every write goes through `sessions`' token store.
-    pub db: Reader,
-    pub config: Config,
-    pub sessions: Sessions,
-    /// The listings of `GET /company-users/mine`.
-    pub memberships: Arc<MembershipCache>,
-    /// Whose forwarding header names the client.
-    pub trusted_proxies: TrustedProxies,
-}
-
-impl AppState {
-    /// Loads (or on first start creates) the signing keys and builds the state.
-    pub fn new(
-        config: Config,
-        db: DatabaseConnection,
-        store: TokenStore,
-        clock: Arc<Clock>,
-    ) -> Result<Self, BoxError> {
-        let keys = KeySet::load(&config.signing_keys, &config.data_dir)?;
-        let sessions = Sessions::new(&config, keys, clock, store)?;
-        let memberships = Arc::new(MembershipCache::new(
-            config.membership_cache,
-            Duration::from_millis(config.membership_cache_max_age_ms),
-        ));
-        let trusted_proxies = config.trusted_proxies();
-        Ok(Self { db: Reader::new(db), config, sessions, memberships, trusted_proxies })
-    }
-}
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::error::BoxError;
 
 /// A service bound to its address, ready to run.
 pub struct App {
@@ -76,7 +39,7 @@ impl App {
         clock: Arc<Clock>,
     ) -> Result<Self, BoxError> {
         let store = TokenStore::open(&db).await?;
-        let state = Arc::new(AppState::new(config, db, store, clock)?);
+        let state = Arc::new(AppState::new(config, Reader::new(db), store, clock)?);
         let acceptor = TcpListener::bind(state.config.listen).into_acceptor().await?;
         let config = &state.config;
         let limits = Limits {

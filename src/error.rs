@@ -50,8 +50,11 @@ impl Permission {
     }
 }
 
+/// Any error, boxed: what start-up and the command line report.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The source of an error that is told to the log only.
-pub type Source = Box<dyn std::error::Error + Send + Sync>;
+pub type Source = BoxError;
 
 /// What went wrong in the service, in its own terms. What the request looked like on the wire
 /// (its shape, media type, paging, a missing token) is the API layer's (`api::errors`).

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use super::AppState;
 use super::{
     ApiTags,
     bearer::OptionalBearer,
@@ -17,7 +18,6 @@ use super::{
     token_documents::{token_attributes_with_company_user, token_document},
 };
 use crate::{
-    app::AppState,
     auth::password::Password,
     client_address::ClientKey,
     error::Violation,

@@ -10,8 +10,9 @@ use poem_openapi::{
     registry::{MetaSecurityScheme, Registry},
 };
 
+use super::AppState;
 use super::errors::Protocol;
-use crate::{app::AppState, auth::tokens::Identity, error::Error};
+use crate::{auth::tokens::Identity, error::Error};
 
 /// The name of the security scheme in the OpenAPI document.
 pub const SCHEME: &str = "BearerAuth";

@@ -7,6 +7,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path};
 use uuid::Uuid;
 
+use super::AppState;
 use super::{
     ApiTags,
     bearer::Bearer,
@@ -16,10 +17,7 @@ use super::{
     links::{base, resource_link},
     paging::{CollectionLinks, unpaged_links},
 };
-use crate::{
-    app::AppState,
-    service::company::{self, Company},
-};
+use crate::service::company::{self, Company};
 
 /// The attributes of a company.
 #[derive(Debug, Clone, Object)]

@@ -7,6 +7,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path};
 use uuid::Uuid;
 
+use super::AppState;
 use super::{
     ApiTags,
     bearer::Bearer,
@@ -18,10 +19,7 @@ use super::{
     jsonapi::{JsonApi, SelfLinks, resource_type},
     links::{base, resource_link},
 };
-use crate::{
-    app::AppState,
-    service::company::{self, Address},
-};
+use crate::service::company::{self, Address};
 
 /// The attributes of a company business unit address.
 #[derive(Debug, Clone, Object)]

@@ -11,6 +11,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
+use super::AppState;
 use super::{
     ApiTags,
     bearer::Bearer,
@@ -23,10 +24,7 @@ use super::{
     links::{base, resource_link},
     paging::{CollectionLinks, unpaged_links},
 };
-use crate::{
-    app::AppState,
-    service::company::{self, BusinessUnit},
-};
+use crate::service::company::{self, BusinessUnit};
 
 /// The attributes of a company business unit.
 #[derive(Debug, Clone, Object)]

@@ -10,6 +10,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
+use super::AppState;
 use super::{
     ApiTags,
     bearer::Bearer,
@@ -19,10 +20,7 @@ use super::{
     links::{base, resource_link},
     paging::{CollectionLinks, unpaged_links},
 };
-use crate::{
-    app::AppState,
-    service::company::{self, Role},
-};
+use crate::service::company::{self, Role};
 
 /// The attributes of a company role.
 #[derive(Debug, Clone, Object)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use super::AppState;
 use super::{
     ApiTags,
     bearer::Bearer,
@@ -18,7 +19,6 @@ use super::{
     token_documents::token_document,
 };
 use crate::{
-    app::AppState,
     error::Violation,
     service::{sessions::Issued, validate::parse_uuid},
 };

@@ -12,6 +12,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
+use super::AppState;
 use super::{
     ApiTags,
     bearer::Bearer,
@@ -24,12 +25,9 @@ use super::{
     links::{base, resource_link},
     paging::{CollectionLinks, Paging, paged_links, unpaged_links},
 };
-use crate::{
-    app::AppState,
-    service::{
-        company::{self, CompanyUser, CompanyUserFilter, CompanyUsersQuery, Wanted},
-        validate::parse_uuid,
-    },
+use crate::service::{
+    company::{self, CompanyUser, CompanyUserFilter, CompanyUsersQuery, Wanted},
+    validate::parse_uuid,
 };
 
 /// The attributes of a company user.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path};
 
+use super::AppState;
 use super::{
     ApiTags,
     bearer::Bearer,
@@ -14,10 +15,7 @@ use super::{
     jsonapi::{JsonApi, SelfLinks, resource_type},
     links::{base, resource_link, self_link},
 };
-use crate::{
-    app::AppState,
-    service::customers::{self, Customer},
-};
+use crate::service::customers::{self, Customer};
 
 /// The attributes of a customer.
 #[derive(Debug, Clone, Object)]

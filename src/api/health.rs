@@ -6,12 +6,12 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use super::AppState;
 use super::{
     ApiTags,
     errors::{ApiError, error_set},
     jsonapi::{JsonApi, resource_type},
 };
-use crate::app::AppState;
 
 /// The attributes of a health report.
 #[derive(Debug, Object)]

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::ParseFromJSON};
 
+use super::AppState;
 use super::{
     ApiTags,
     errors::{ApiError, error_set},
 };
-use crate::{app::AppState, error::Error};
+use crate::error::Error;
 
 /// A public key (RFC 7517).
 #[derive(Debug, Object)]

@@ -3,8 +3,8 @@
 
 use poem::Request;
 
+use super::AppState;
 use super::jsonapi::{SelfLinks, base_url, link_under};
-use crate::app::AppState;
 
 /// The base of `links` (the public base URL, or `http://` + `Host`).
 pub fn base(req: &Request, state: &AppState) -> String {

@@ -21,6 +21,7 @@ pub mod links;
 pub mod middleware;
 pub mod paging;
 pub mod refresh_tokens;
+mod state;
 pub mod token_documents;
 
 use std::sync::Arc;
@@ -31,7 +32,7 @@ use poem::{
 };
 use poem_openapi::{OpenApi, Tags};
 
-use crate::app::AppState;
+pub use self::state::AppState;
 
 /// The tags that group operations in the document and in Swagger UI.
 #[derive(Tags)]

@@ -4,11 +4,11 @@
 use poem::Request;
 use poem_openapi::Object;
 
+use super::AppState;
 use super::{
     errors::Protocol,
     links::{base, self_link},
 };
-use crate::app::AppState;
 
 /// `links` of a collection document. `self` is always there; the paging links appear when
 /// the request gave `page[offset]` or `page[limit]`, or when more items exist than returned.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path};
 
+use super::AppState;
 use super::{
     ApiTags,
     bearer::{Bearer, OptionalBearer},
@@ -17,7 +18,7 @@ use super::{
     links::self_link,
     token_documents::{REFRESH_TOKEN_EXAMPLE, token_attributes_with_company_user, token_document},
 };
-use crate::{app::AppState, error::Violation};
+use crate::error::Violation;
 
 /// The attributes of a refresh request.
 #[derive(Debug, Object)]
