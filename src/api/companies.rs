@@ -11,7 +11,10 @@ use super::AppState;
 use super::{
     ApiTags,
     bearer::Bearer,
-    errors::{ApiError, COMPANY_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set},
+    errors::{
+        ApiError, COMPANY_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, Never,
+        NotImplementedErrors, error_set, not_implemented,
+    },
     includes::COMPANIES,
     jsonapi::{JsonApi, SelfLinks, resource_type},
     links::{base, resource_link},
@@ -100,7 +103,6 @@ error_set!(
 error_set!(
     CompanyErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANY_CODES.no_context,
     COMPANY_CODES.not_found
 );
 
@@ -109,6 +111,15 @@ pub struct CompaniesApi;
 
 #[OpenApi(tag = "ApiTags::Companies")]
 impl CompaniesApi {
+    /// List companies (not implemented).
+    ///
+    /// Glue has this route, protected, with no collection behind it: a valid token gets
+    /// 501. Read the caller's own through `mine`, or one by its id.
+    #[oai(path = "/companies", method = "get", operation_id = "getCompanies")]
+    async fn list(&self, _caller: Bearer) -> Result<Never, ApiError<NotImplementedErrors>> {
+        not_implemented()
+    }
+
     /// Retrieve the caller's company.
     ///
     /// The company of the caller's company user (from a company-user token, or the default
@@ -130,7 +141,7 @@ impl CompaniesApi {
     /// Retrieve a company.
     ///
     /// Only the caller's own company can be read; any other id (or one that is not a uuid)
-    /// gets 404/1801. Without a usable company user: 403/1803.
+    /// gets 404/1801, as does a caller without a usable company user.
     #[oai(path = "/companies/:id", method = "get", operation_id = "getCompany")]
     async fn get(
         &self,

@@ -13,7 +13,7 @@ use super::{
     bearer::Bearer,
     errors::{
         ApiError, COMPANY_BUSINESS_UNIT_ADDRESS_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
-        error_set,
+        Never, NotImplementedErrors, error_set, not_implemented,
     },
     includes::COMPANY_BUSINESS_UNIT_ADDRESSES,
     jsonapi::{JsonApi, SelfLinks, resource_type},
@@ -100,7 +100,6 @@ pub enum CompanyBusinessUnitAddressResponse {
 error_set!(
     CompanyBusinessUnitAddressErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANY_BUSINESS_UNIT_ADDRESS_CODES.no_context,
     COMPANY_BUSINESS_UNIT_ADDRESS_CODES.not_found
 );
 
@@ -108,10 +107,23 @@ pub struct CompanyBusinessUnitAddressesApi;
 
 #[OpenApi(tag = "ApiTags::CompanyBusinessUnitAddresses")]
 impl CompanyBusinessUnitAddressesApi {
+    /// List company business unit addresses (not implemented).
+    ///
+    /// Glue has this route, protected, with no collection behind it: a valid token gets
+    /// 501. Read the caller's own through `mine`, or one by its id.
+    #[oai(
+        path = "/company-business-unit-addresses",
+        method = "get",
+        operation_id = "getCompanyBusinessUnitAddresses"
+    )]
+    async fn list(&self, _caller: Bearer) -> Result<Never, ApiError<NotImplementedErrors>> {
+        not_implemented()
+    }
+
     /// Retrieve a company business unit address.
     ///
     /// Any address of the caller's company; an address of another company, an unknown id
-    /// or one that is not a uuid gets 404/2001. Without a usable company user: 403/2003.
+    /// or one that is not a uuid gets 404/2001, as does a caller without a usable company user.
     #[oai(
         path = "/company-business-unit-addresses/:id",
         method = "get",

@@ -16,8 +16,8 @@ use super::{
     ApiTags,
     bearer::Bearer,
     errors::{
-        ApiError, COMPANY_BUSINESS_UNIT_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
-        error_set,
+        ApiError, COMPANY_BUSINESS_UNIT_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, Never,
+        NotImplementedErrors, error_set, not_implemented,
     },
     includes::{COMPANY_BUSINESS_UNITS, IncludedResource, Includes, Relationships, wanted},
     jsonapi::{JsonApi, SelfLinks, resource_type},
@@ -132,7 +132,6 @@ error_set!(
 error_set!(
     CompanyBusinessUnitErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANY_BUSINESS_UNIT_CODES.no_context,
     COMPANY_BUSINESS_UNIT_CODES.not_found
 );
 
@@ -140,6 +139,19 @@ pub struct CompanyBusinessUnitsApi;
 
 #[OpenApi(tag = "ApiTags::CompanyBusinessUnits")]
 impl CompanyBusinessUnitsApi {
+    /// List company business units (not implemented).
+    ///
+    /// Glue has this route, protected, with no collection behind it: a valid token gets
+    /// 501. Read the caller's own through `mine`, or one by its id.
+    #[oai(
+        path = "/company-business-units",
+        method = "get",
+        operation_id = "getCompanyBusinessUnits"
+    )]
+    async fn list(&self, _caller: Bearer) -> Result<Never, ApiError<NotImplementedErrors>> {
+        not_implemented()
+    }
+
     /// Retrieve the caller's business unit.
     ///
     /// The business unit of the caller's company user, as a collection of one (empty when
@@ -176,7 +188,7 @@ impl CompanyBusinessUnitsApi {
     /// Retrieve a company business unit.
     ///
     /// Any unit of the caller's company; a unit of another company, an unknown id or one
-    /// that is not a uuid gets 404/1901. Without a usable company user: 403/1903.
+    /// that is not a uuid gets 404/1901, as does a caller without a usable company user.
     #[oai(
         path = "/company-business-units/:id",
         method = "get",

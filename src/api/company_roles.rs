@@ -14,7 +14,10 @@ use super::AppState;
 use super::{
     ApiTags,
     bearer::Bearer,
-    errors::{ApiError, COMPANY_ROLE_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set},
+    errors::{
+        ApiError, COMPANY_ROLE_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, Never,
+        NotImplementedErrors, error_set, not_implemented,
+    },
     includes::{COMPANY_ROLES, IncludedResource, Includes, Relationships, wanted},
     jsonapi::{JsonApi, SelfLinks, resource_type},
     links::{base, resource_link},
@@ -110,7 +113,6 @@ error_set!(
 error_set!(
     CompanyRoleErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANY_ROLE_CODES.no_context,
     COMPANY_ROLE_CODES.not_found
 );
 
@@ -118,6 +120,15 @@ pub struct CompanyRolesApi;
 
 #[OpenApi(tag = "ApiTags::CompanyRoles")]
 impl CompanyRolesApi {
+    /// List company roles (not implemented).
+    ///
+    /// Glue has this route, protected, with no collection behind it: a valid token gets
+    /// 501. Read the caller's own through `mine`, or one by its id.
+    #[oai(path = "/company-roles", method = "get", operation_id = "getCompanyRoles")]
+    async fn list(&self, _caller: Bearer) -> Result<Never, ApiError<NotImplementedErrors>> {
+        not_implemented()
+    }
+
     /// Retrieve the caller's roles.
     ///
     /// The roles of the caller's company user, in the order they were created. Without a usable
@@ -148,7 +159,7 @@ impl CompanyRolesApi {
     /// Retrieve a company role.
     ///
     /// Any role of the caller's company; a role of another company, an unknown id or one
-    /// that is not a uuid gets 404/2101. Without a usable company user: 403/2103.
+    /// that is not a uuid gets 404/2101, as does a caller without a usable company user.
     #[oai(path = "/company-roles/:id", method = "get", operation_id = "getCompanyRole")]
     async fn get(
         &self,

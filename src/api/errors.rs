@@ -34,6 +34,8 @@ pub const INVALID_TYPE: GlueError = generic(StatusCode::BAD_REQUEST, "Invalid ty
 pub const RESOURCE_ID_NOT_SPECIFIED: GlueError =
     generic(StatusCode::BAD_REQUEST, "Resource id is not specified.");
 pub const NOT_FOUND: GlueError = generic(StatusCode::NOT_FOUND, "Not Found");
+pub const NOT_IMPLEMENTED: GlueError =
+    generic(StatusCode::NOT_IMPLEMENTED, "Resource is not implemented.");
 pub const METHOD_NOT_ALLOWED: GlueError =
     generic(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
 pub const NOT_ACCEPTABLE: GlueError = generic(StatusCode::NOT_ACCEPTABLE, "Not acceptable.");
@@ -194,6 +196,9 @@ pub enum Protocol {
     /// `page[offset]` or `page[limit]` is not a valid number for paging.
     #[error("invalid pagination parameters")]
     PaginationInvalid,
+    /// A route Glue has with nothing behind it (docs/wire-contract.md §3.6).
+    #[error("resource not implemented")]
+    NotImplemented,
 }
 
 impl Protocol {
@@ -203,6 +208,7 @@ impl Protocol {
             Self::InvalidType => INVALID_TYPE,
             Self::MissingAccessToken => MISSING_ACCESS_TOKEN,
             Self::PaginationInvalid => PAGINATION_INVALID,
+            Self::NotImplemented => NOT_IMPLEMENTED,
         }
     }
 }
@@ -416,6 +422,35 @@ impl<S> From<ApiError<S>> for poem::Error {
     fn from(err: ApiError<S>) -> Self {
         err.failure.into()
     }
+}
+
+error_set!(
+    /// What a route without a resource behind it answers (docs/wire-contract.md §3.6).
+    NotImplementedErrors: INVALID_ACCESS_TOKEN,
+    MISSING_ACCESS_TOKEN,
+    NOT_IMPLEMENTED
+);
+
+/// The success of an operation that never succeeds: it documents no response.
+pub enum Never {}
+
+impl ApiResponse for Never {
+    fn meta() -> MetaResponses {
+        MetaResponses { responses: Vec::new() }
+    }
+
+    fn register(_registry: &mut Registry) {}
+}
+
+impl poem::IntoResponse for Never {
+    fn into_response(self) -> Response {
+        match self {}
+    }
+}
+
+/// The answer of a route Glue has with nothing behind it, once the caller's token is valid.
+pub fn not_implemented() -> Result<Never, ApiError<NotImplementedErrors>> {
+    Err(Protocol::NotImplemented.into())
 }
 
 /// The key under which a response schema carries its examples until

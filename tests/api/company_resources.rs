@@ -22,7 +22,7 @@ on_both_databases!(
     sonia_reads_roles_and_an_address_of_her_company,
     company_users_mine_lists_only_memberships_that_can_be_entered,
     trever_without_the_permission_gets_1405_on_the_directory,
-    bill_without_a_company_gets_no_context_everywhere_but_mine,
+    bill_without_a_company_gets_no_context_for_mine_and_finds_no_resource_by_id,
     resources_of_another_company_are_not_found_and_its_users_are_forbidden,
     unknown_and_malformed_ids_are_not_found,
     a_removed_permission_applies_to_the_next_request,
@@ -30,6 +30,7 @@ on_both_databases!(
     the_listing_follows_directory_changes_within_its_bound,
     the_company_user_token_chooses_which_company_is_read,
     every_endpoint_needs_a_token,
+    the_bare_collections_are_protected_and_not_implemented,
 );
 
 const ACME: &str = "62de4ab6-b768-5c21-8835-455d9f341625";
@@ -638,24 +639,37 @@ async fn trever_without_the_permission_gets_1405_on_the_directory(db: Db, test: 
     assert_eq!(ids(&app.get_as("/companies/mine", Some(&token)).await), [ACME]);
 }
 
-async fn bill_without_a_company_gets_no_context_everywhere_but_mine(db: Db, test: &str) {
+async fn bill_without_a_company_gets_no_context_for_mine_and_finds_no_resource_by_id(
+    db: Db,
+    test: &str,
+) {
     let Some(app) = TestApp::spawn_demo(db, test).await else { return };
     let (token, _) = app.tokens_of("bill.martin@acme.com").await;
     let cases = [
         ("/company-users".to_owned(), "1403"),
         (format!("/company-users/{SONIA}"), "1403"),
         ("/companies/mine".to_owned(), "1803"),
-        (format!("/companies/{ACME}"), "1803"),
         ("/company-business-units/mine".to_owned(), "1903"),
-        (format!("/company-business-units/{HR_UNIT}"), "1903"),
         ("/company-roles/mine".to_owned(), "2103"),
-        (format!("/company-roles/{ADMIN}"), "2103"),
-        (format!("/company-business-unit-addresses/{HQ_ADDRESS}"), "2003"),
         // Valid paging values do not change that.
         ("/company-users?page[limit]=2".to_owned(), "1403"),
     ];
     for (path, code) in cases {
         app.get_as(&path, Some(&token)).await.assert_error(403, Some(code), NO_CONTEXT);
+    }
+    // A resource by id is in no company of his, so it is not found, as Spryker answers.
+    let by_id = [
+        (format!("/companies/{ACME}"), "1801", "Company not found."),
+        (format!("/company-business-units/{HR_UNIT}"), "1901", "Company business unit not found."),
+        (format!("/company-roles/{ADMIN}"), "2101", "Company role not found."),
+        (
+            format!("/company-business-unit-addresses/{HQ_ADDRESS}"),
+            "2001",
+            "Company business unit address not found.",
+        ),
+    ];
+    for (path, code, detail) in by_id {
+        app.get_as(&path, Some(&token)).await.assert_error(404, Some(code), detail);
     }
     // Bad paging values are refused before the company context is looked at.
     app.get_as("/company-users?page[limit]=0", Some(&token)).await.assert_error(
@@ -860,4 +874,30 @@ async fn every_endpoint_needs_a_token(db: Db, test: &str) {
         Some("002"),
         "Missing access token.",
     );
+}
+
+async fn the_bare_collections_are_protected_and_not_implemented(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let token = sonia(&app).await;
+    for collection in [
+        "/companies",
+        "/company-business-units",
+        "/company-roles",
+        "/company-business-unit-addresses",
+    ] {
+        for path in [collection.to_owned(), format!("{collection}/")] {
+            app.get_as(&path, None).await.assert_error(403, Some("002"), "Missing access token.");
+            app.get_as(&path, Some("not.a.token")).await.assert_error(
+                401,
+                Some("001"),
+                "Invalid access token.",
+            );
+            let answer = app.get_as(&path, Some(&token)).await;
+            answer.assert_error(501, None, "Resource is not implemented.");
+            assert_eq!(
+                answer.body,
+                json!({"errors": [{"status": 501, "detail": "Resource is not implemented."}]})
+            );
+        }
+    }
 }

@@ -84,6 +84,19 @@ async fn context(
         .ok_or(Error::NoCompanyContext(resource))
 }
 
+/// The caller's usable company user for reading one resource by id: without a company
+/// context nothing is in the caller's company, so the resource is not found
+/// (docs/wire-contract.md §3.6).
+async fn context_for_id(
+    db: &impl ConnectionTrait,
+    caller: &Identity,
+    resource: CompanyResource,
+) -> Result<CompanyUser, Error> {
+    queries::context(db, caller.customer_id, caller.company_user)
+        .await?
+        .ok_or(Error::NotFound(resource))
+}
+
 /// The caller's company user, holding `permission` through one of its roles (read from the
 /// database, never from the token: docs/wire-contract.md §2.1).
 async fn context_with(
@@ -176,9 +189,13 @@ pub async fn my_company(db: &Reader, caller: &Identity) -> Result<Company, Error
 
 /// `GET /companies/{id}`: the caller's company, if `id` names it.
 pub async fn company(db: &Reader, caller: &Identity, id: &str) -> Result<Company, Error> {
-    let company = my_company(db, caller).await?;
+    const RESOURCE: CompanyResource = CompanyResource::Companies;
+    let db = db.connection();
+    let user = context_for_id(db, caller, RESOURCE).await?;
+    let company =
+        queries::company_by_id(db, user.company_id).await?.ok_or(Error::NotFound(RESOURCE))?;
     if parse_uuid(id) != Some(company.uuid) {
-        return Err(Error::NotFound(CompanyResource::Companies));
+        return Err(Error::NotFound(RESOURCE));
     }
     Ok(company)
 }
@@ -209,7 +226,7 @@ pub async fn business_unit(
 ) -> Result<FoundOne<BusinessUnit>, Error> {
     let db = db.connection();
     const RESOURCE: CompanyResource = CompanyResource::CompanyBusinessUnits;
-    let user = context(db, caller, RESOURCE).await?;
+    let user = context_for_id(db, caller, RESOURCE).await?;
     let uuid = parse_uuid(id).ok_or(Error::NotFound(RESOURCE))?;
     let unit = queries::business_unit_in_company(db, user.company_id, uuid)
         .await?
@@ -243,7 +260,7 @@ pub async fn role(
 ) -> Result<FoundOne<Role>, Error> {
     let db = db.connection();
     const RESOURCE: CompanyResource = CompanyResource::CompanyRoles;
-    let user = context(db, caller, RESOURCE).await?;
+    let user = context_for_id(db, caller, RESOURCE).await?;
     let uuid = parse_uuid(id).ok_or(Error::NotFound(RESOURCE))?;
     let role = queries::role_in_company(db, user.company_id, uuid)
         .await?
@@ -258,7 +275,7 @@ pub async fn role(
 pub async fn address(db: &Reader, caller: &Identity, id: &str) -> Result<Address, Error> {
     let db = db.connection();
     const RESOURCE: CompanyResource = CompanyResource::CompanyBusinessUnitAddresses;
-    let user = context(db, caller, RESOURCE).await?;
+    let user = context_for_id(db, caller, RESOURCE).await?;
     let uuid = parse_uuid(id).ok_or(Error::NotFound(RESOURCE))?;
     queries::address_in_company(db, user.company_id, uuid).await?.ok_or(Error::NotFound(RESOURCE))
 }
