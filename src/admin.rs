@@ -36,6 +36,12 @@ pub enum CustomerCommand {
         first_name: String,
         #[arg(long, default_value = "")]
         last_name: String,
+        /// Male or Female.
+        #[arg(long, value_parser = ["Male", "Female"])]
+        gender: Option<String>,
+        /// YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date)]
+        date_of_birth: Option<String>,
         /// Add the account deactivated.
         #[arg(long)]
         inactive: bool,
@@ -47,6 +53,17 @@ pub enum CustomerCommand {
     SetPassword {
         /// Customer reference or e-mail.
         customer: String,
+    },
+    /// Set a customer's gender or date of birth (`none` makes one unknown again).
+    SetProfile {
+        /// Customer reference or e-mail.
+        customer: String,
+        /// Male, Female or none.
+        #[arg(long, value_parser = ["Male", "Female", "none"])]
+        gender: Option<String>,
+        /// YYYY-MM-DD or none.
+        #[arg(long, value_parser = parse_date_or_none)]
+        date_of_birth: Option<String>,
     },
     /// Deactivate a customer: logins fail from now on.
     Deactivate {
@@ -208,6 +225,20 @@ async fn add_one(config: &Config, data: Dataset, given: Option<Uuid>) -> Result<
     Ok(())
 }
 
+/// A `YYYY-MM-DD` date.
+fn parse_date(text: &str) -> Result<String, String> {
+    if dataset::is_iso_date(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("`{text}` is not a YYYY-MM-DD date"))
+    }
+}
+
+/// A `YYYY-MM-DD` date, or `none`.
+fn parse_date_or_none(text: &str) -> Result<String, String> {
+    if text == "none" { Ok(text.to_owned()) } else { parse_date(text) }
+}
+
 /// Reads a password from a prompt (twice, without echo) or one line of piped stdin.
 fn read_password() -> Result<Password, BoxError> {
     let stdin = std::io::stdin();
@@ -237,6 +268,8 @@ pub async fn customer(config: &Config, cmd: CustomerCommand) -> Result<(), BoxEr
             salutation,
             first_name,
             last_name,
+            gender,
+            date_of_birth,
             inactive,
             no_password,
         } => {
@@ -256,6 +289,8 @@ pub async fn customer(config: &Config, cmd: CustomerCommand) -> Result<(), BoxEr
                     active: !inactive,
                     password: None,
                     password_hash,
+                    gender,
+                    date_of_birth,
                 }],
                 ..Dataset::default()
             };
@@ -267,6 +302,13 @@ pub async fn customer(config: &Config, cmd: CustomerCommand) -> Result<(), BoxEr
             let phc = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
             directory::set_customer_password_hash(&connect(config).await?, &customer, phc).await?;
             println!("password set for {customer}");
+        }
+        CustomerCommand::SetProfile { customer, gender, date_of_birth } => {
+            let known = |value: Option<String>| value.map(|v| (v != "none").then_some(v));
+            let profile =
+                directory::Profile { gender: known(gender), date_of_birth: known(date_of_birth) };
+            directory::set_customer_profile(&connect(config).await?, &customer, profile).await?;
+            println!("profile set for {customer}");
         }
         CustomerCommand::Deactivate { customer } => {
             directory::set_customer_active(&connect(config).await?, &customer, false).await?;

@@ -45,6 +45,15 @@ fn yes() -> bool {
     true
 }
 
+/// The genders a customer may have, as Spryker stores them.
+pub const GENDERS: [&str; 2] = ["Male", "Female"];
+
+/// Whether `text` is a calendar date written `YYYY-MM-DD`.
+pub fn is_iso_date(text: &str) -> bool {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    text.len() == 10 && time::Date::parse(text, format).is_ok()
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerRow {
@@ -64,6 +73,12 @@ pub struct CustomerRow {
     /// An Argon2id PHC string, for data moved from elsewhere.
     #[serde(default)]
     pub password_hash: Option<String>,
+    /// `Male` or `Female` (Spryker's values); absent when unknown.
+    #[serde(default)]
+    pub gender: Option<String>,
+    /// `YYYY-MM-DD`; absent when unknown.
+    #[serde(default)]
+    pub date_of_birth: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -413,6 +428,19 @@ impl<C: ConnectionTrait> Importer<'_, C> {
             }
             (None, None) => None,
         };
+        if let Some(gender) = &c.gender
+            && !GENDERS.contains(&gender.as_str())
+        {
+            return Err(self.error(at, format!("`gender` is `{gender}`, not Male or Female")));
+        }
+        if let Some(date) = &c.date_of_birth
+            && !is_iso_date(date)
+        {
+            return Err(
+                self.error(at, format!("`date_of_birth` `{date}` is not a YYYY-MM-DD date"))
+            );
+        }
+        let now = crate::clock::now();
         let model = customer::ActiveModel {
             customer_reference: Set(c.reference.clone()),
             email: Set(c.email.clone()),
@@ -422,7 +450,10 @@ impl<C: ConnectionTrait> Importer<'_, C> {
             first_name: Set(c.first_name.clone()),
             last_name: Set(c.last_name.clone()),
             is_active: Set(c.active),
-            created_at: Set(crate::clock::now()),
+            gender: Set(c.gender.clone()),
+            date_of_birth: Set(c.date_of_birth.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
             ..Default::default()
         };
         let inserted = model

@@ -20,7 +20,14 @@ pub struct Model {
     pub first_name: String,
     pub last_name: String,
     pub is_active: bool,
+    /// `Male` or `Female` (Spryker's values), or `None` when unknown.
+    pub gender: Option<String>,
+    /// An ISO 8601 date, `YYYY-MM-DD`, or `None` when unknown.
+    pub date_of_birth: Option<String>,
+    /// Unix seconds.
     pub created_at: i64,
+    /// Unix seconds of the last change of the record (profile, password, activation).
+    pub updated_at: i64,
     /// `DELETE /refresh-tokens/mine` revoked the customer's refresh tokens up to this id
     /// (ids only grow, so tokens issued later are not affected).
     pub revoked_refresh_tokens_through: Option<i64>,

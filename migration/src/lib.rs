@@ -8,6 +8,7 @@ mod m20261123_000001_refresh_token_customer_family;
 mod m20261123_000002_revoke_all_by_id;
 mod m20261123_000003_directory_version;
 mod m20261202_000001_login_attempt_pending;
+mod m20261203_000001_customer_profile;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_revoke_all_by_id::Migration),
             Box::new(m20261123_000003_directory_version::Migration),
             Box::new(m20261202_000001_login_attempt_pending::Migration),
+            Box::new(m20261203_000001_customer_profile::Migration),
         ]
     }
 }

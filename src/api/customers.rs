@@ -26,6 +26,16 @@ pub struct CustomersAttributes {
     pub email: String,
     /// `Mr`, `Ms`, … as stored.
     pub salutation: String,
+    /// `Male` or `Female`; null when unknown.
+    #[oai(nullable)]
+    pub gender: Option<String>,
+    /// `YYYY-MM-DD`; null when unknown.
+    #[oai(nullable)]
+    pub date_of_birth: Option<String>,
+    /// When the customer was created, UTC, as Glue writes it: `2026-01-31 09:15:00.000000`.
+    pub created_at: String,
+    /// When the customer's record last changed, UTC, written as `createdAt`.
+    pub updated_at: String,
 }
 
 resource_type!(CustomersType, Customers, "customers");
@@ -83,10 +93,25 @@ impl CustomersResource {
                 last_name: customer.last_name.clone(),
                 email: customer.email.clone(),
                 salutation: customer.salutation.clone(),
+                gender: customer.gender.clone(),
+                date_of_birth: customer.date_of_birth.clone(),
+                created_at: glue_timestamp(customer.created_at),
+                updated_at: glue_timestamp(customer.updated_at),
             },
             links: resource_link(base, CUSTOMERS, &customer.reference),
         }
     }
+}
+
+/// Unix seconds as Glue writes a timestamp (Propel's `Y-m-d H:i:s.u`), in UTC.
+fn glue_timestamp(seconds: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]"
+    );
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|at| at.format(format).ok())
+        .unwrap_or_default()
 }
 
 pub struct CustomersApi;

@@ -14,6 +14,14 @@ pub struct Customer {
     pub last_name: String,
     pub email: String,
     pub salutation: String,
+    /// `Male` or `Female`, when known.
+    pub gender: Option<String>,
+    /// `YYYY-MM-DD`, when known.
+    pub date_of_birth: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the record's last change.
+    pub updated_at: i64,
 }
 
 impl From<customer::Model> for Customer {
@@ -24,6 +32,10 @@ impl From<customer::Model> for Customer {
             last_name: m.last_name,
             email: m.email,
             salutation: m.salutation,
+            gender: m.gender,
+            date_of_birth: m.date_of_birth,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
         }
     }
 }

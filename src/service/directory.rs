@@ -2,8 +2,10 @@
 
 use entity::{company, company_user, customer};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, sea_query::Expr,
+    ActiveModelTrait,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -51,9 +53,41 @@ pub async fn set_customer_active(
     active: bool,
 ) -> Result<(), DirectoryError> {
     let found = customer_or_not_found(db, who).await?;
-    customer::ActiveModel { id: Set(found.id), is_active: Set(active), ..Default::default() }
-        .update(db)
-        .await?;
+    customer::ActiveModel {
+        id: Set(found.id),
+        is_active: Set(active),
+        updated_at: Set(crate::clock::now()),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}
+
+/// What `set_customer_profile` changes: each field given is set (`Some(None)` makes it
+/// unknown), the others are kept.
+#[derive(Debug, Default)]
+pub struct Profile {
+    pub gender: Option<Option<String>>,
+    pub date_of_birth: Option<Option<String>>,
+}
+
+pub async fn set_customer_profile(
+    db: &impl ConnectionTrait,
+    who: &str,
+    profile: Profile,
+) -> Result<(), DirectoryError> {
+    let found = customer_or_not_found(db, who).await?;
+    let given = |value: Option<Option<String>>| value.map_or(NotSet, Set);
+    customer::ActiveModel {
+        id: Set(found.id),
+        gender: given(profile.gender),
+        date_of_birth: given(profile.date_of_birth),
+        updated_at: Set(crate::clock::now()),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
     Ok(())
 }
 
@@ -66,6 +100,7 @@ pub async fn set_customer_password_hash(
     customer::ActiveModel {
         id: Set(found.id),
         password_hash: Set(Some(phc)),
+        updated_at: Set(crate::clock::now()),
         ..Default::default()
     }
     .update(db)

@@ -139,6 +139,10 @@ fn an_admin_builds_a_directory_without_sql() {
             "ada@cli.example",
             "--first-name",
             "Ada",
+            "--gender",
+            "Female",
+            "--date-of-birth",
+            "1815-12-10",
         ],
         Some("first-secret\n"),
     ));
@@ -164,6 +168,14 @@ fn an_admin_builds_a_directory_without_sql() {
     stdout(&glue_auth(d, &["company-user", "deactivate", &member], None));
     stdout(&glue_auth(d, &["company-user", "set-default", &member], None));
     stdout(&glue_auth(d, &["customer", "deactivate", "ada@cli.example"], None));
+    stdout(&glue_auth(d, &["customer", "set-profile", "DE--500", "--gender", "none"], None));
+    let refused = glue_auth(
+        d,
+        &["customer", "set-profile", "DE--500", "--date-of-birth", "1815-13-10"],
+        None,
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a YYYY-MM-DD date"));
 
     let refused = glue_auth(d, &["company", "set-status", &company, "secret"], None);
     assert!(!refused.status.success());
@@ -180,6 +192,9 @@ fn an_admin_builds_a_directory_without_sql() {
         let ada =
             glue_auth::service::directory::find_customer(&db, "DE--500").await.unwrap().unwrap();
         assert!(!ada.is_active);
+        // Her gender was made unknown again; her date of birth stays.
+        assert_eq!((ada.gender, ada.date_of_birth.as_deref()), (None, Some("1815-12-10")));
+        assert!(ada.updated_at >= ada.created_at);
         let pw = glue_auth::auth::password::Password::new;
         assert!(glue_auth::auth::password::verify(
             &pw("second-secret"),

@@ -335,6 +335,7 @@ async fn including_everything_on_a_company_user_gives_relationships_and_included
 ) {
     let Some(app) = TestApp::spawn_demo(db, test).await else { return };
     let token = sonia(&app).await;
+    app.set_customer_times("sonia@acme.com", 1_700_000_000, 1_700_000_000).await;
     let path = format!(
         "/company-users/{SONIA}?include=companies,company-business-units,company-roles,customers"
     );
@@ -368,6 +369,10 @@ async fn including_everything_on_a_company_user_gives_relationships_and_included
                     "lastName": "Wagner",
                     "email": "sonia@acme.com",
                     "salutation": "Ms",
+                    "gender": null,
+                    "dateOfBirth": null,
+                    "createdAt": "2023-11-14 22:13:20.000000",
+                    "updatedAt": "2023-11-14 22:13:20.000000",
                 },
                 "links": {"self": app.url("/customers/DE--21")},
             },

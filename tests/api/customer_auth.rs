@@ -905,9 +905,14 @@ async fn a_valid_token_of_a_deleted_customer_gets_402(db: Db, test: &str) {
 async fn customers_shows_the_caller_alone(db: Db, test: &str) {
     let Some(app) = TestApp::spawn_demo(db, test).await else { return };
     let (token, _) = app.tokens_of("sonia@acme.com").await;
+    app.set_customer_times("sonia@acme.com", 1_700_000_000, 1_700_000_061).await;
     let expected = json!({
         "type": "customers", "id": "DE--21",
-        "attributes": {"firstName": "Sonia", "lastName": "Wagner", "email": "sonia@acme.com", "salutation": "Ms"},
+        "attributes": {
+            "firstName": "Sonia", "lastName": "Wagner", "email": "sonia@acme.com",
+            "salutation": "Ms", "gender": null, "dateOfBirth": null,
+            "createdAt": "2023-11-14 22:13:20.000000", "updatedAt": "2023-11-14 22:14:21.000000"
+        },
         "links": {"self": app.url("/customers/DE--21")}
     });
     let collection = app.get_as("/customers", Some(&token)).await;
@@ -926,6 +931,31 @@ async fn customers_shows_the_caller_alone(db: Db, test: &str) {
         403,
         Some("002"),
         "Missing access token.",
+    );
+    // Her gender and date of birth, once known, and the record's change.
+    let profile = glue_auth::service::directory::Profile {
+        gender: Some(Some("Female".into())),
+        date_of_birth: Some(Some("1990-05-17".into())),
+    };
+    glue_auth::service::directory::set_customer_profile(&app.db, "DE--21", profile).await.unwrap();
+    let attributes =
+        &app.get_as("/customers/DE--21", Some(&token)).await.body["data"]["attributes"];
+    assert_eq!(
+        (&attributes["gender"], &attributes["dateOfBirth"]),
+        (&json!("Female"), &json!("1990-05-17"))
+    );
+    assert_eq!(attributes["createdAt"], "2023-11-14 22:13:20.000000");
+    let updated = attributes["updatedAt"].as_str().unwrap();
+    assert!(updated > "2026-" && updated.len() == 26 && updated.ends_with(".000000"), "{updated}");
+    // Unknown again.
+    let unknown =
+        glue_auth::service::directory::Profile { gender: Some(None), date_of_birth: None };
+    glue_auth::service::directory::set_customer_profile(&app.db, "DE--21", unknown).await.unwrap();
+    let attributes =
+        &app.get_as("/customers/DE--21", Some(&token)).await.body["data"]["attributes"];
+    assert_eq!(
+        (&attributes["gender"], &attributes["dateOfBirth"]),
+        (&json!(null), &json!("1990-05-17"))
     );
 }
 

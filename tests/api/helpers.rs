@@ -81,6 +81,21 @@ pub async fn fresh_database(db: Db, data_dir: &std::path::Path, test: &str) -> O
 }
 
 impl TestApp {
+    /// Gives the customer of `email` known creation and change times (Unix seconds), for
+    /// answers that show them.
+    pub async fn set_customer_times(&self, email: &str, created_at: i64, updated_at: i64) {
+        use entity::customer::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let updated = Entity::update_many()
+            .col_expr(Column::CreatedAt, Expr::value(created_at))
+            .col_expr(Column::UpdatedAt, Expr::value(updated_at))
+            .filter(Column::Email.eq(email))
+            .exec(&self.db)
+            .await
+            .expect("set the customer's times");
+        assert_eq!(updated.rows_affected, 1, "one customer is {email}");
+    }
+
     /// Starts the service on an empty database.
     pub async fn spawn(db: Db, test: &str) -> Option<Self> {
         Self::spawn_with(db, test, &[]).await

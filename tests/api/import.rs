@@ -14,6 +14,7 @@ on_both_databases!(
     a_file_with_one_bad_row_changes_nothing_and_names_the_line,
     an_e_mail_differing_only_in_case_is_refused,
     a_json_dataset_imports_too,
+    gender_and_date_of_birth_are_imported_and_checked,
     rows_can_refer_to_data_already_in_the_database_by_uuid,
     a_company_user_cannot_have_a_unit_or_role_of_another_company,
     migrations_go_down_and_up_again,
@@ -201,8 +202,16 @@ async fn migrations_go_down_and_up_again(db: Db, test: &str) {
         !rows.is_empty() && rows.iter().all(|row| row.revoked_at.is_some())
     };
     assert!(!all_revoked().await, "until then, only the number marks them");
-    // The newest migration takes the column of pending login attempts away.
+    // The newest migration takes the customer's gender, date of birth and last change away.
     let schema = SchemaManager::new(&app.db);
+    for column in ["gender", "date_of_birth", "updated_at"] {
+        assert!(schema.has_column("customer", column).await.unwrap(), "{column}");
+    }
+    migration::Migrator::down(&app.db, Some(1)).await.unwrap();
+    for column in ["gender", "date_of_birth", "updated_at"] {
+        assert!(!schema.has_column("customer", column).await.unwrap(), "{column}");
+    }
+    // The one before takes the column of pending login attempts away.
     assert!(schema.has_column("login_attempt", "pending").await.unwrap());
     migration::Migrator::down(&app.db, Some(1)).await.unwrap();
     assert!(!schema.has_column("login_attempt", "pending").await.unwrap());
@@ -211,12 +220,16 @@ async fn migrations_go_down_and_up_again(db: Db, test: &str) {
     assert!(schema.has_table("directory_version").await.unwrap());
     migration::Migrator::down(&app.db, Some(1)).await.unwrap();
     assert!(!schema.has_table("directory_version").await.unwrap());
-    glue_auth::service::directory::set_customer_active(&app.db, "karl@acme.com", false)
-        .await
-        .expect("no trigger is left behind");
-    glue_auth::service::directory::set_customer_active(&app.db, "karl@acme.com", true)
-        .await
-        .unwrap();
+    // (In SQL: the entities already have the columns of the newest migration.)
+    for active in [false, true] {
+        let stmt = sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            format!("UPDATE customer SET is_active = {active} WHERE email = 'karl@acme.com'"),
+        );
+        sea_orm::ConnectionTrait::execute_raw(&app.db, stmt)
+            .await
+            .expect("no trigger is left behind");
+    }
     // The two before it, one at a time, down and up: their indexes come and go, the data
     // stays.
     migration::Migrator::down(&app.db, Some(1)).await.unwrap();
@@ -236,4 +249,29 @@ async fn migrations_go_down_and_up_again(db: Db, test: &str) {
     assert!(Customer::find().count(&app.db).await.is_err(), "the tables are gone");
     migration::Migrator::up(&app.db, None).await.unwrap();
     assert_eq!(counts(&app.db).await, [0; 6]);
+}
+
+async fn gender_and_date_of_birth_are_imported_and_checked(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let text = "customers:\n  - {reference: A-1, email: a@example.com, gender: Female, date_of_birth: 1990-05-17}\n  - {reference: A-2, email: b@example.com}\n";
+    dataset::import_text(&app.db, text).await.unwrap();
+    let mut rows = Customer::find().all(&app.db).await.unwrap();
+    rows.sort_by(|a, b| a.customer_reference.cmp(&b.customer_reference));
+    let profiles: Vec<_> =
+        rows.iter().map(|c| (c.gender.as_deref(), c.date_of_birth.as_deref())).collect();
+    assert_eq!(profiles, [(Some("Female"), Some("1990-05-17")), (None, None)]);
+    assert!(rows.iter().all(|c| c.updated_at == c.created_at && c.created_at > 0));
+    let before = counts(&app.db).await;
+    for (row, wrong) in [
+        ("{reference: B-1, email: c@example.com, gender: male}", "`gender`"),
+        ("{reference: B-1, email: c@example.com, date_of_birth: 1990-02-30}", "`date_of_birth`"),
+        ("{reference: B-1, email: c@example.com, date_of_birth: 17.05.1990}", "`date_of_birth`"),
+    ] {
+        let text =
+            format!("customers:\n  - {{reference: B-0, email: ok@example.com}}\n  - {row}\n");
+        let err = dataset::import_text(&app.db, &text).await.unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains(wrong), "{err}");
+        assert_eq!(counts(&app.db).await, before, "nothing of {row} is written");
+    }
 }

@@ -325,16 +325,45 @@ pub async fn related(
                     customer::Column::LastName,
                     customer::Column::Email,
                     customer::Column::Salutation,
+                    customer::Column::Gender,
+                    customer::Column::DateOfBirth,
+                    customer::Column::CreatedAt,
+                    customer::Column::UpdatedAt,
                 ])
                 .filter(customer::Column::Id.is_in(ids))
-                .into_tuple::<(i32, String, String, String, String, String)>()
+                .into_model::<CustomerColumns>()
                 .all(db)
                 .await?;
-            for (id, reference, first_name, last_name, email, salutation) in rows {
-                let customer = Customer { reference, first_name, last_name, email, salutation };
-                out.customers.insert(id, customer);
+            for row in rows {
+                let customer = Customer {
+                    reference: row.customer_reference,
+                    first_name: row.first_name,
+                    last_name: row.last_name,
+                    email: row.email,
+                    salutation: row.salutation,
+                    gender: row.gender,
+                    date_of_birth: row.date_of_birth,
+                    created_at: row.created_at,
+                    updated_at: row.updated_at,
+                };
+                out.customers.insert(row.id, customer);
             }
         }
     }
     Ok(out)
+}
+
+/// The columns of a customer an included `customers` resource shows (no password hash).
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct CustomerColumns {
+    id: i32,
+    customer_reference: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    salutation: String,
+    gender: Option<String>,
+    date_of_birth: Option<String>,
+    created_at: i64,
+    updated_at: i64,
 }
