@@ -94,6 +94,9 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// The origins `demo` lets browsers call it from: pages served on this machine.
+const DEMO_ORIGINS: [&str; 2] = ["http://localhost:*", "http://127.0.0.1:*"];
+
 async fn dispatch(cli: Cli) -> Result<(), BoxError> {
     let config = cli.config;
     match cli.command {
@@ -104,6 +107,10 @@ async fn dispatch(cli: Cli) -> Result<(), BoxError> {
             app.run(app::shutdown_signal()).await?;
         }
         Command::Demo => {
+            let mut config = config;
+            if config.cors_allow_origins.is_empty() {
+                config.cors_allow_origins = DEMO_ORIGINS.map(String::from).to_vec();
+            }
             let db = db::connect(&config.database_url_or("demo.db"), &config).await?;
             let loaded = admin::load_demo(&db).await?;
             let app = app::App::build(config, db).await?;

@@ -128,6 +128,18 @@ pub struct Config {
     #[arg(long, env = "GLUE_AUTH_LOGIN_QUEUE", default_value_t = 1_024, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub login_queue: u64,
 
+    /// Origins whose pages may call the service from a browser (CORS), e.g.
+    /// `https://shop.example`; `*` stands for any characters (`http://localhost:*`). Repeat
+    /// the option, or separate with commas in the environment. Default: none (`demo`:
+    /// `http://localhost:*` and `http://127.0.0.1:*`).
+    #[arg(
+        long = "cors-allow-origin",
+        env = "GLUE_AUTH_CORS_ALLOW_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_allow_origins: Vec<String>,
+
     /// Proxies (CIDR networks or addresses) whose forwarding header names the client: the
     /// client is then the right-most entry that is not a trusted proxy. Repeat the option,
     /// or separate with commas in the environment. Default: none, the peer is the client.

@@ -89,6 +89,21 @@ fn plain_enum_references(doc: &mut Value) {
     walk(doc, &enums);
 }
 
+/// An error example's one-line summary: a Glue error's code and detail, or an OAuth
+/// error's code and description.
+fn summary(example: &Value) -> String {
+    if let Some(oauth) = example["error"].as_str() {
+        let description = example["error_description"].as_str().unwrap_or_default();
+        return format!("{oauth}: {description}");
+    }
+    let error = &example["errors"][0];
+    let detail = error["detail"].as_str().unwrap_or_default();
+    match error["code"].as_str() {
+        Some(code) => format!("{code} {detail}"),
+        None => detail.to_owned(),
+    }
+}
+
 /// Moves the examples carried by error-response schemas to their media types, and lists the
 /// possible errors in each response's description.
 fn error_examples(doc: &mut Value) {
@@ -114,14 +129,19 @@ fn error_examples(doc: &mut Value) {
                 let schema_ref = media.pointer("/schema/allOf/0").cloned().unwrap_or(Value::Null);
                 let mut named = Map::new();
                 for example in examples.as_array().into_iter().flatten() {
-                    let error = &example["errors"][0];
-                    let detail = error["detail"].as_str().unwrap_or_default();
-                    let summary = match error["code"].as_str() {
-                        Some(code) => format!("{code} {detail}"),
-                        None => detail.to_owned(),
-                    };
+                    let summary = summary(example);
                     cases.push(summary.clone());
-                    named.insert(slug(&summary), json!({"summary": summary, "value": example}));
+                    let mut key = slug(&summary);
+                    if example.get("error").is_some() {
+                        // OAuth's descriptions are long sentences: their first words tell
+                        // them apart.
+                        let words: Vec<&str> = key.split('-').collect();
+                        key = (6..=words.len())
+                            .map(|n| words[..n].join("-"))
+                            .find(|short| !named.contains_key(short))
+                            .unwrap_or(key);
+                    }
+                    named.insert(key, json!({"summary": summary, "value": example}));
                 }
                 media["schema"] = schema_ref;
                 media["examples"] = Value::Object(named);

@@ -65,23 +65,26 @@ pub const COMPANY_USER_AUTHENTICATION_FAILED: GlueError = GlueError {
     code: Some("001"),
     detail: Cow::Borrowed("Failed to authenticate user."),
 };
+/// What a blocked login is told, here and at `POST /token`.
+pub const LOGIN_BLOCKED_DETAIL: &str =
+    "Too many log in attempts from your address. Please wait 5 minutes before trying again.";
+/// What a client with as many password checks waiting as it may is told.
+pub const LOGINS_WAITING_DETAIL: &str =
+    "Too many log in attempts from your address at once. Please try again in a moment.";
+/// What a login is told when the password-check queue is full.
+pub const LOGIN_QUEUE_FULL_DETAIL: &str =
+    "Too many log in attempts at once. Please try again in a moment.";
 pub const LOGIN_BLOCKED: GlueError = GlueError {
     status: StatusCode::TOO_MANY_REQUESTS,
     code: Some("4401"),
-    detail: Cow::Borrowed(
-        "Too many log in attempts from your address. Please wait 5 minutes before trying again.",
-    ),
+    detail: Cow::Borrowed(LOGIN_BLOCKED_DETAIL),
 };
 /// A client with as many password checks waiting as it may (`docs/security.md`).
-pub const LOGINS_WAITING_FROM_CLIENT: GlueError = generic(
-    StatusCode::TOO_MANY_REQUESTS,
-    "Too many log in attempts from your address at once. Please try again in a moment.",
-);
+pub const LOGINS_WAITING_FROM_CLIENT: GlueError =
+    generic(StatusCode::TOO_MANY_REQUESTS, LOGINS_WAITING_DETAIL);
 /// The password-check queue is full (`docs/security.md`).
-pub const LOGIN_QUEUE_FULL: GlueError = generic(
-    StatusCode::SERVICE_UNAVAILABLE,
-    "Too many log in attempts at once. Please try again in a moment.",
-);
+pub const LOGIN_QUEUE_FULL: GlueError =
+    generic(StatusCode::SERVICE_UNAVAILABLE, LOGIN_QUEUE_FULL_DETAIL);
 pub const REFRESH_FAILED: GlueError = GlueError {
     status: StatusCode::UNAUTHORIZED,
     code: Some("004"),

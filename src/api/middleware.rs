@@ -96,9 +96,13 @@ fn header_bytes(req: &Request) -> usize {
     req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum()
 }
 
-/// Paths serving HTML or the OpenAPI document: exempt from the JSON `Accept` rule.
-fn serves_documents(path: &str) -> bool {
-    path == "/docs" || path.starts_with("/docs/") || path.starts_with("/openapi.")
+/// Paths exempt from the JSON `Accept` rule: those serving HTML or the OpenAPI document,
+/// and the OAuth token endpoint, which answers RFC 6749 JSON whatever the client accepts.
+fn exempt_from_accept(path: &str) -> bool {
+    path == "/docs"
+        || path.starts_with("/docs/")
+        || path.starts_with("/openapi.")
+        || path == "/token"
 }
 
 /// Runs `ep` for `req` inside the pipeline.
@@ -203,7 +207,7 @@ fn trim_trailing_slash(req: &mut Request) -> String {
 
 /// 406 when `Accept` rules JSON out; 415 for `application/vnd.api+<x>` other than json.
 fn check_media_types(req: &Request, path: &str) -> Result<(), GlueError> {
-    if !serves_documents(path)
+    if !exempt_from_accept(path)
         && let Some(accept) = req.headers().get(header::ACCEPT)
         && !accept.to_str().is_ok_and(accepts_json)
     {

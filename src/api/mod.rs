@@ -10,6 +10,7 @@ pub mod company_business_units;
 pub mod company_roles;
 pub mod company_user_access_tokens;
 pub mod company_users;
+pub mod cors;
 pub mod customers;
 pub mod document;
 pub mod errors;
@@ -19,6 +20,7 @@ pub mod jsonapi;
 pub mod jwks;
 pub mod links;
 pub mod middleware;
+pub mod oauth;
 pub mod paging;
 pub mod refresh_tokens;
 mod state;
@@ -46,6 +48,9 @@ pub enum ApiTags {
     /// Refresh and revoke tokens.
     #[oai(rename = "refresh-tokens")]
     RefreshTokens,
+    /// OAuth 2.0: the token endpoint, as Glue's, with company-user token exchange.
+    #[oai(rename = "oauth")]
+    OAuth,
     /// The authenticated customer.
     #[oai(rename = "customers")]
     Customers,
@@ -77,6 +82,7 @@ pub type Apis = (
     access_tokens::AccessTokensApi,
     company_user_access_tokens::CompanyUserAccessTokensApi,
     refresh_tokens::RefreshTokensApi,
+    oauth::OAuthApi,
     customers::CustomersApi,
     CompanyApis,
     jwks::JwksApi,
@@ -97,6 +103,7 @@ pub fn apis() -> Apis {
         access_tokens::AccessTokensApi,
         company_user_access_tokens::CompanyUserAccessTokensApi,
         refresh_tokens::RefreshTokensApi,
+        oauth::OAuthApi,
         customers::CustomersApi,
         (
             company_users::CompanyUsersApi,
@@ -140,7 +147,8 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         header_limit: state.config.header_limit,
         request_timeout: std::time::Duration::from_secs(state.config.request_timeout),
     });
-    Route::new()
+    let origins = cors::Origins::new(&state.config.cors_allow_origins);
+    let served = Route::new()
         .at("/openapi.json", get(document_endpoint(document::json(), "application/json")))
         .at("/openapi.yaml", get(document_endpoint(document::yaml(), "application/yaml")))
         .at(
@@ -151,5 +159,6 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .data(state)
         .with(CatchPanic::new().with_handler(middleware::panic_response))
         .map_to_response()
-        .around(move |ep, req| middleware::handle(pipeline.clone(), ep, req))
+        .around(move |ep, req| middleware::handle(pipeline.clone(), ep, req));
+    cors::CorsGate::new(served, origins)
 }

@@ -93,6 +93,27 @@ impl Sessions {
         })
     }
 
+    /// `POST /token`: the tokens `grant` earns, under the rules of the endpoint each grant
+    /// stands for. In a token exchange a subject token that is not valid is refused like a
+    /// membership that is not usable: one failure, nothing learned.
+    pub async fn grant(
+        &self,
+        db: &Reader,
+        grant: Grant,
+        client: Option<ClientKey>,
+    ) -> Result<Issued, Error> {
+        match grant {
+            Grant::Password(credentials) => self.login(db, credentials, client).await,
+            Grant::RefreshToken(presented) => self.refresh(&presented).await,
+            Grant::CompanyUser { subject_token, company_user } => {
+                let caller = self
+                    .authenticate(&subject_token)
+                    .map_err(|_| Error::CompanyUserAuthenticationFailed)?;
+                self.company_user_session(&caller, company_user).await
+            }
+        }
+    }
+
     /// Whose access token `token` is, now: a valid token signed by one of our keys, or
     /// `InvalidAccessToken`.
     pub fn authenticate(&self, token: &str) -> Result<Identity, Error> {
@@ -177,6 +198,19 @@ UPDATE refresh_token SET revoked_at = $2 WHERE id IN (SELECT id FROM chain) AND 
 pub struct Credentials {
     pub username: String,
     pub password: Password,
+}
+
+/// A grant of `POST /token` (docs/wire-contract.md §3.8a): what the client exchanges for
+/// tokens.
+#[derive(Debug)]
+pub enum Grant {
+    /// `password`: a customer login, as `POST /access-tokens`.
+    Password(Credentials),
+    /// `refresh_token`: a rotation, as `POST /refresh-tokens`.
+    RefreshToken(String),
+    /// RFC 8693 token exchange: the access token `subject_token` for a token of its
+    /// customer's company user `company_user`, as `POST /company-user-access-tokens`.
+    CompanyUser { subject_token: String, company_user: Uuid },
 }
 
 /// A freshly issued pair of tokens.

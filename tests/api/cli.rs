@@ -384,6 +384,9 @@ fn logs_carry_audit_events_and_no_secret(database_url: Option<&str>) {
         client.delete(format!("{base}/refresh-tokens/{company_refresh}")).bearer_auth(&access).send().await.unwrap();
         client.delete(format!("{base}/refresh-tokens/mine")).bearer_auth(&access).send().await.unwrap();
         client.get(format!("{base}/customers")).bearer_auth("forged.token.value").send().await.unwrap();
+        // The demo lets pages served on this machine call it.
+        let page = client.get(format!("{base}/health/live")).header("origin", "http://localhost:5173").send().await.unwrap();
+        assert_eq!(page.headers()["access-control-allow-origin"], "http://localhost:5173");
         vec!["change123".to_owned(), "wrong-secret-pw".to_owned(), access, refresh, company_refresh, new_refresh]
     });
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
@@ -428,7 +431,7 @@ fn logs_carry_audit_events_and_no_secret(database_url: Option<&str>) {
         (Some("DE--21"), Some("ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac"))
     );
     let requests = events.iter().filter(|e| e["target"] == "glue_auth::request").count();
-    assert_eq!(requests, 8, "one line per request");
+    assert_eq!(requests, 9, "one line per request");
 }
 
 /// `--sqlite-cache-kib` sets the page cache of every pooled SQLite connection.

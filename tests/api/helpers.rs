@@ -286,6 +286,22 @@ impl Api {
         answer.tokens()
     }
 
+    /// `POST /token` with the form `params`.
+    pub async fn token(&self, params: &[(&str, &str)]) -> Answer {
+        for (name, value) in params {
+            if *name == "password" {
+                super::secrets::register(value);
+            }
+        }
+        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        self.send(
+            self.request(Method::POST, "/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+        )
+        .await
+    }
+
     /// `POST /refresh-tokens`.
     pub async fn refresh(&self, refresh_token: &str) -> Answer {
         self.post("/refresh-tokens", &refresh_body(refresh_token), None).await
@@ -389,6 +405,11 @@ impl Answer {
                     super::secrets::register(token);
                 }
             }
+            for name in ["access_token", "refresh_token"] {
+                if let Some(token) = body[name].as_str() {
+                    super::secrets::register(token);
+                }
+            }
         }
         Self { status, headers, body }
     }
@@ -404,6 +425,17 @@ impl Answer {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an OAuth error answer (RFC 6749 §5.2): this status, `error` and
+    /// `error_description`, and the `hint` if one is given.
+    #[track_caller]
+    pub fn assert_oauth_error(&self, status: u16, error: &str, description: &str) {
+        assert_eq!(self.status, status, "status; body: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+        assert_eq!(self.body["error"], error, "{}", self.body);
+        assert_eq!(self.body["error_description"], description, "{}", self.body);
     }
 
     /// Asserts a JSON:API error answer with one error of this status, code and detail.

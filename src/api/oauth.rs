@@ -1,0 +1,528 @@
+//! `POST /token`: OAuth 2.0 (RFC 6749) for the clients that sign in the standard way, as
+//! Glue does, and RFC 8693 token exchange for a company user (docs/wire-contract.md §3.8a).
+//! A form in, RFC 6749 JSON out; the errors are OAuth error objects, not JSON:API.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use poem::{
+    Request, RequestBody, Response,
+    http::{HeaderValue, StatusCode, header},
+    web::Data,
+};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
+    payload::Json,
+    registry::{MetaMediaType, MetaRequest, MetaResponse, MetaResponses, MetaSchemaRef, Registry},
+    types::Type,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{
+    ApiTags, AppState,
+    errors::{LOGIN_BLOCKED_DETAIL, LOGIN_QUEUE_FULL_DETAIL, LOGINS_WAITING_DETAIL},
+};
+use crate::{
+    auth::password::Password,
+    client_address::ClientKey,
+    error::Error,
+    service::sessions::{Credentials, Grant, Issued},
+};
+
+/// The media type of the request.
+const FORM: &str = "application/x-www-form-urlencoded";
+/// `grant_type` of RFC 8693 token exchange.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The token type of an access token in a token exchange (RFC 8693 §3).
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// The grant types `POST /token` takes.
+pub const GRANT_TYPES: [&str; 3] = ["password", "refresh_token", TOKEN_EXCHANGE];
+
+/// The grant types of `POST /token`, as the OpenAPI document shows them.
+#[derive(Debug, poem_openapi::Enum)]
+#[oai(rename = "GrantType")]
+pub enum GrantType {
+    #[oai(rename = "password")]
+    Password,
+    #[oai(rename = "refresh_token")]
+    RefreshToken,
+    #[oai(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+}
+
+/// The parameters of `POST /token`, as the OpenAPI document shows them. Which of them a
+/// request needs depends on its `grant_type`.
+#[derive(Debug, Object)]
+#[oai(rename = "TokenRequest")]
+pub struct TokenRequestForm {
+    /// The grant: a login, a rotation, or a token exchange for a company user.
+    pub grant_type: GrantType,
+    /// `password`: the customer's e-mail address.
+    pub username: Option<String>,
+    /// `password`: the customer's password.
+    pub password: Option<String>,
+    /// `refresh_token`: the refresh token to rotate.
+    pub refresh_token: Option<String>,
+    /// Token exchange: a customer or company-user access token.
+    pub subject_token: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token`.
+    pub subject_token_type: Option<String>,
+    /// Token exchange: the uuid of the company user to act as.
+    pub id_company_user: Option<String>,
+    /// The client id; when given, the configured one (`frontend` by default).
+    pub client_id: Option<String>,
+    /// Scopes asked for, space-separated: `customer` for a login, `company_user` for an
+    /// exchange; a refresh keeps its token's. Tokens never get more than their kind's.
+    pub scope: Option<String>,
+}
+
+/// The parameters of a `POST /token` request, each given once.
+pub struct TokenForm(BTreeMap<String, String>);
+
+impl TokenForm {
+    /// Reads a form body: a parameter given twice is refused (RFC 6749 §3.2).
+    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let mut params = BTreeMap::new();
+        for (name, value) in form_urlencoded::parse(body) {
+            if params.insert(name.to_string(), value.into_owned()).is_some() {
+                return Err(OAuthError::invalid_request(&name));
+            }
+        }
+        Ok(Self(params))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    fn required(&self, name: &'static str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(name))
+    }
+
+    /// The grant the form asks for, checked in the order league/oauth2-server checks it:
+    /// the grant type, the client, then the grant's own parameters.
+    pub fn grant(&self, client_id: &str) -> Result<Grant, OAuthError> {
+        let grant_type = self.get("grant_type").unwrap_or_default();
+        if !GRANT_TYPES.contains(&grant_type) {
+            return Err(OAuthError::unsupported_grant_type());
+        }
+        if self.get("client_id").is_some_and(|given| given != client_id) {
+            return Err(OAuthError::invalid_client());
+        }
+        let allowed: &[&str] = match grant_type {
+            "password" => &["customer"],
+            "refresh_token" => &["customer", "company_user"],
+            _ => &["company_user"],
+        };
+        if let Some(unknown) = self
+            .get("scope")
+            .unwrap_or_default()
+            .split_whitespace()
+            .find(|scope| !allowed.contains(scope))
+        {
+            return Err(OAuthError::invalid_scope(unknown));
+        }
+        match grant_type {
+            "password" => {
+                let username = self.required("username")?.to_owned();
+                let password = Password::new(self.required("password")?.to_owned());
+                Ok(Grant::Password(Credentials { username, password }))
+            }
+            "refresh_token" => Ok(Grant::RefreshToken(self.required("refresh_token")?.to_owned())),
+            _ => {
+                let subject_token = self.required("subject_token")?.to_owned();
+                if self.required("subject_token_type")? != ACCESS_TOKEN_TYPE {
+                    return Err(OAuthError::invalid_request("subject_token_type"));
+                }
+                let company_user = self
+                    .required("id_company_user")?
+                    .parse::<Uuid>()
+                    .map_err(|_| OAuthError::invalid_request("id_company_user"))?;
+                Ok(Grant::CompanyUser { subject_token, company_user })
+            }
+        }
+    }
+}
+
+impl<'a> ApiExtractor<'a> for TokenForm {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        TokenRequestForm::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: FORM,
+                schema: TokenRequestForm::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let form_given = request
+            .content_type()
+            .is_none_or(|ct| ct.parse::<mime::Mime>().is_ok_and(|m| m.essence_str() == FORM));
+        if !form_given {
+            return Err(OAuthError::invalid_request("Content-Type").into());
+        }
+        // The body limit is enforced before routing (api::middleware), so this read is bounded.
+        let bytes = match body.take() {
+            Ok(body) => body.into_vec().await.map_err(|_| OAuthError::malformed())?,
+            Err(_) => Vec::new(),
+        };
+        Ok(Self::parse(&bytes)?)
+    }
+}
+
+/// The answer of a grant (RFC 6749 §5.1).
+#[derive(Debug, Object)]
+#[oai(rename = "TokenResponse")]
+pub struct TokenBody {
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The access token (a JWT).
+    pub access_token: String,
+    /// The token to get the next access token with (`grant_type=refresh_token`).
+    pub refresh_token: String,
+    /// Token exchange only: `urn:ietf:params:oauth:token-type:access_token`.
+    #[oai(skip_serializing_if_is_none)]
+    pub issued_token_type: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum TokenResponse {
+    /// The tokens; never to be cached.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenBody>,
+        /// `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// `no-cache`.
+        #[oai(header = "Pragma")]
+        String,
+    ),
+}
+
+impl TokenResponse {
+    fn issued(issued: Issued, exchanged: bool) -> Self {
+        let body = TokenBody {
+            token_type: "Bearer".into(),
+            expires_in: issued.expires_in,
+            access_token: issued.access_token,
+            refresh_token: issued.refresh_token,
+            issued_token_type: exchanged.then(|| ACCESS_TOKEN_TYPE.to_owned()),
+        };
+        Self::Ok(Json(body), "no-store".into(), "no-cache".into())
+    }
+}
+
+/// An OAuth error object (RFC 6749 §5.2) with its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: &'static str,
+    pub hint: Option<String>,
+    /// Seconds to wait, for an answer that asks the client to come back later.
+    pub retry_after: Option<u32>,
+}
+
+/// league/oauth2-server's message of a request it cannot read.
+const MALFORMED: &str = "The request is missing a required parameter, includes an invalid \
+     parameter value, includes a parameter more than once, or is otherwise malformed.";
+
+impl OAuthError {
+    const fn new(status: StatusCode, error: &'static str, description: &'static str) -> Self {
+        Self { status, error, description, hint: None, retry_after: None }
+    }
+
+    /// An answer that asks the client to come back after `seconds`.
+    const fn later(status: StatusCode, description: &'static str, seconds: u32) -> Self {
+        Self {
+            status,
+            error: "temporarily_unavailable",
+            description,
+            hint: None,
+            retry_after: Some(seconds),
+        }
+    }
+
+    fn malformed() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", MALFORMED)
+    }
+
+    /// A missing, repeated or malformed parameter (or header) `name`.
+    pub fn invalid_request(name: &str) -> Self {
+        Self { hint: Some(format!("Check the `{name}` parameter")), ..Self::malformed() }
+    }
+
+    pub fn unsupported_grant_type() -> Self {
+        Self {
+            hint: Some("Check that all required parameters have been provided".into()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "The authorization grant type is not supported by the authorization server.",
+            )
+        }
+    }
+
+    pub fn invalid_client() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed")
+    }
+
+    pub fn invalid_scope(scope: &str) -> Self {
+        Self {
+            hint: Some(format!("Check the `{scope}` scope")),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                "The requested scope is invalid, unknown, or malformed",
+            )
+        }
+    }
+
+    const INVALID_CREDENTIALS: Self =
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", "The user credentials were incorrect.");
+
+    const INVALID_REFRESH_TOKEN: Self =
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", "The refresh token is invalid.");
+
+    const INVALID_GRANT: Self = Self::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "The provided authorization grant (e.g., authorization code, resource owner \
+         credentials) or refresh token is invalid, expired, revoked, does not match the \
+         redirection URI used in the authorization request, or was issued to another client.",
+    );
+
+    const LOGIN_BLOCKED: Self =
+        Self::later(StatusCode::TOO_MANY_REQUESTS, LOGIN_BLOCKED_DETAIL, 300);
+
+    const LOGINS_WAITING: Self =
+        Self::later(StatusCode::TOO_MANY_REQUESTS, LOGINS_WAITING_DETAIL, 1);
+
+    const QUEUE_FULL: Self =
+        Self::later(StatusCode::SERVICE_UNAVAILABLE, LOGIN_QUEUE_FULL_DETAIL, 1);
+
+    const UNAVAILABLE: Self = Self::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "The service is unavailable. Please try again later.",
+    );
+
+    const SERVER_ERROR: Self = Self::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "The authorization server encountered an unexpected condition.",
+    );
+
+    /// The OAuth answer of a domain error of a grant.
+    fn of(err: &Error) -> Self {
+        match err {
+            Error::AuthenticationFailed => Self::INVALID_CREDENTIALS,
+            Error::RefreshFailed => Self::INVALID_REFRESH_TOKEN,
+            Error::CompanyUserAuthenticationFailed | Error::InvalidAccessToken => {
+                Self::INVALID_GRANT
+            }
+            Error::LoginBlocked => Self::LOGIN_BLOCKED,
+            Error::LoginsWaitingFromClient => Self::LOGINS_WAITING,
+            Error::LoginQueueFull => Self::QUEUE_FULL,
+            Error::Unavailable(_) => Self::UNAVAILABLE,
+            _ => Self::SERVER_ERROR,
+        }
+    }
+
+    /// The error object a client receives.
+    fn body(&self) -> Value {
+        let mut body = json!({"error": self.error, "error_description": self.description});
+        if let Some(hint) = &self.hint {
+            body["hint"] = json!(hint);
+        }
+        body
+    }
+
+    fn render(&self) -> Response {
+        let mut resp = Response::builder()
+            .status(self.status)
+            .content_type("application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::PRAGMA, "no-cache")
+            .body(self.body().to_string());
+        if let Some(seconds) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6749 §5.2: a failed client authentication names its scheme.
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="OAuth""#),
+            );
+        }
+        resp
+    }
+
+    /// Every answer `POST /token` documents, with its example.
+    fn documented() -> Vec<Self> {
+        vec![
+            Self::invalid_request("username"),
+            Self::unsupported_grant_type(),
+            Self::invalid_scope("admin"),
+            Self::INVALID_CREDENTIALS,
+            Self::INVALID_REFRESH_TOKEN,
+            Self::INVALID_GRANT,
+            Self::invalid_client(),
+            Self::LOGIN_BLOCKED,
+            Self::LOGINS_WAITING,
+            Self::QUEUE_FULL,
+            Self::UNAVAILABLE,
+            Self::SERVER_ERROR,
+        ]
+    }
+}
+
+impl From<OAuthError> for poem::Error {
+    fn from(err: OAuthError) -> Self {
+        if err.status.is_server_error() {
+            tracing::warn!(error = err.error, "a token request failed");
+        }
+        poem::Error::from_response(err.render())
+    }
+}
+
+impl From<Error> for OAuthError {
+    fn from(err: Error) -> Self {
+        if matches!(err, Error::Internal(_) | Error::Unavailable(_)) {
+            tracing::error!(error = %super::errors::error_chain(&err), "a token request failed");
+        }
+        Self::of(&err)
+    }
+}
+
+/// The error object of `POST /token` (RFC 6749 §5.2), as the OpenAPI document shows it.
+#[derive(Debug, Object)]
+#[oai(rename = "OAuthError")]
+pub struct OAuthErrorBody {
+    /// The RFC 6749 error code, e.g. `invalid_grant`.
+    pub error: String,
+    /// What went wrong, as a sentence.
+    pub error_description: String,
+    /// Which parameter to check, where that helps.
+    #[oai(skip_serializing_if_is_none)]
+    pub hint: Option<String>,
+}
+
+impl ApiResponse for OAuthError {
+    fn meta() -> MetaResponses {
+        let mut by_status: BTreeMap<u16, Vec<OAuthError>> = BTreeMap::new();
+        for case in Self::documented() {
+            by_status.entry(case.status.as_u16()).or_default().push(case);
+        }
+        let responses = by_status
+            .into_iter()
+            .map(|(status, cases)| {
+                let examples: Vec<Value> = cases.iter().map(Self::body).collect();
+                let schema = poem_openapi::registry::MetaSchema {
+                    all_of: vec![OAuthErrorBody::schema_ref()],
+                    example: Some(json!({ super::errors::EXAMPLES_MARKER: examples })),
+                    ..poem_openapi::registry::MetaSchema::ANY
+                };
+                MetaResponse {
+                    description: StatusCode::from_u16(status)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("Error"),
+                    status: Some(status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json",
+                        schema: MetaSchemaRef::Inline(Box::new(schema)),
+                    }],
+                    headers: vec![],
+                }
+            })
+            .collect();
+        MetaResponses { responses }
+    }
+
+    fn register(registry: &mut Registry) {
+        OAuthErrorBody::register(registry);
+    }
+}
+
+pub struct OAuthApi;
+
+#[OpenApi(tag = "ApiTags::OAuth")]
+impl OAuthApi {
+    /// Get tokens the OAuth 2.0 way.
+    ///
+    /// Form-encoded, answered in RFC 6749 JSON, as Glue's `/token`. `grant_type=password`
+    /// (`username`, `password`) logs a customer in under the rules of `POST /access-tokens`
+    /// (the same limits and counters); `grant_type=refresh_token` (`refresh_token`) rotates
+    /// under the rules of `POST /refresh-tokens`; RFC 8693 token exchange
+    /// (`grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, `subject_token` an
+    /// access token, `subject_token_type=urn:ietf:params:oauth:token-type:access_token`,
+    /// `id_company_user`) issues a company-user token under the rules of
+    /// `POST /company-user-access-tokens`. Errors are RFC 6749 error objects with
+    /// league/oauth2-server's messages; every refused exchange is one `invalid_grant`.
+    #[oai(path = "/token", method = "post", operation_id = "createToken")]
+    async fn token(
+        &self,
+        form: TokenForm,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+    ) -> Result<TokenResponse, OAuthError> {
+        let grant = form.grant(&state.config.audience)?;
+        let exchanged = matches!(grant, Grant::CompanyUser { .. });
+        let client = super::client::address(req, &state.trusted_proxies).map(ClientKey::of);
+        let issued = state.sessions.grant(&state.db, grant, client).await?;
+        Ok(TokenResponse::issued(issued, exchanged))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(body: &str) -> Result<Grant, OAuthError> {
+        TokenForm::parse(body.as_bytes())?.grant("frontend")
+    }
+
+    #[test]
+    fn the_form_is_read_in_league_s_order() {
+        assert!(matches!(
+            grant("grant_type=password&username=a%40b.c&password=p%20w"),
+            Ok(Grant::Password(Credentials { username, .. })) if username == "a@b.c"
+        ));
+        assert_eq!(grant("username=a").unwrap_err(), OAuthError::unsupported_grant_type());
+        // The grant type first, then the client, then the scope, then the parameters.
+        let wrong_client = "grant_type=password&client_id=other&scope=admin";
+        assert_eq!(grant(wrong_client).unwrap_err(), OAuthError::invalid_client());
+        let unknown_scope = "grant_type=password&scope=customer%20admin";
+        assert_eq!(grant(unknown_scope).unwrap_err(), OAuthError::invalid_scope("admin"));
+        let missing = "grant_type=password&scope=customer";
+        assert_eq!(grant(missing).unwrap_err(), OAuthError::invalid_request("username"));
+        let twice = "grant_type=refresh_token&refresh_token=a&refresh_token=b";
+        assert_eq!(grant(twice).unwrap_err(), OAuthError::invalid_request("refresh_token"));
+        let exchange = format!(
+            "grant_type={TOKEN_EXCHANGE}&subject_token=t&subject_token_type={ACCESS_TOKEN_TYPE}\
+             &id_company_user=ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac&scope=company_user"
+        );
+        assert!(matches!(grant(&exchange), Ok(Grant::CompanyUser { .. })));
+        let not_a_uuid = exchange.replace("ebf4b55a", "nope");
+        assert_eq!(grant(&not_a_uuid).unwrap_err(), OAuthError::invalid_request("id_company_user"));
+    }
+}
