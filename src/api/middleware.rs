@@ -97,12 +97,13 @@ fn header_bytes(req: &Request) -> usize {
 }
 
 /// Paths exempt from the JSON `Accept` rule: those serving HTML or the OpenAPI document,
-/// and the OAuth token endpoint, which answers RFC 6749 JSON whatever the client accepts.
+/// and the OAuth endpoints, which answer RFC 6749 JSON whatever the client accepts.
 fn exempt_from_accept(path: &str) -> bool {
     path == "/docs"
         || path.starts_with("/docs/")
         || path.starts_with("/openapi.")
         || path == "/token"
+        || path == "/revoke"
 }
 
 /// Runs `ep` for `req` inside the pipeline.

@@ -76,10 +76,31 @@ pub struct TokenRequestForm {
     pub scope: Option<String>,
 }
 
-/// The parameters of a `POST /token` request, each given once.
-pub struct TokenForm(BTreeMap<String, String>);
+/// The parameters of `POST /revoke` (RFC 7009 §2.1), as the OpenAPI document shows them.
+#[derive(Debug, Object)]
+#[oai(rename = "RevocationRequest")]
+pub struct RevocationRequestForm {
+    /// The refresh token to revoke.
+    pub token: String,
+    /// `refresh_token` or `access_token` (an access token cannot be revoked: it expires).
+    pub token_type_hint: Option<String>,
+    /// The client id; when given, the configured one.
+    pub client_id: Option<String>,
+}
 
-impl TokenForm {
+/// The parameters of a form request, each given once; `D` is the form the OpenAPI document
+/// shows for it.
+pub struct Form<D> {
+    params: BTreeMap<String, String>,
+    _documented: std::marker::PhantomData<D>,
+}
+
+/// The form of `POST /token`.
+pub type TokenForm = Form<TokenRequestForm>;
+/// The form of `POST /revoke`.
+pub type RevocationForm = Form<RevocationRequestForm>;
+
+impl<D> Form<D> {
     /// Reads a form body: a parameter given twice is refused (RFC 6749 §3.2).
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
         let mut params = BTreeMap::new();
@@ -88,17 +109,35 @@ impl TokenForm {
                 return Err(OAuthError::invalid_request(&name));
             }
         }
-        Ok(Self(params))
+        Ok(Self { params, _documented: std::marker::PhantomData })
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.params.get(name).map(String::as_str)
     }
 
     fn required(&self, name: &'static str) -> Result<&str, OAuthError> {
         self.get(name).ok_or_else(|| OAuthError::invalid_request(name))
     }
 
+    /// A given `client_id` must be the configured one.
+    fn check_client(&self, client_id: &str) -> Result<(), OAuthError> {
+        if self.get("client_id").is_some_and(|given| given != client_id) {
+            return Err(OAuthError::invalid_client());
+        }
+        Ok(())
+    }
+}
+
+impl RevocationForm {
+    /// The refresh token to revoke.
+    pub fn token(&self, client_id: &str) -> Result<&str, OAuthError> {
+        self.check_client(client_id)?;
+        self.required("token")
+    }
+}
+
+impl TokenForm {
     /// The grant the form asks for, checked in the order league/oauth2-server checks it:
     /// the grant type, the client, then the grant's own parameters.
     pub fn grant(&self, client_id: &str) -> Result<Grant, OAuthError> {
@@ -106,9 +145,7 @@ impl TokenForm {
         if !GRANT_TYPES.contains(&grant_type) {
             return Err(OAuthError::unsupported_grant_type());
         }
-        if self.get("client_id").is_some_and(|given| given != client_id) {
-            return Err(OAuthError::invalid_client());
-        }
+        self.check_client(client_id)?;
         let allowed: &[&str] = match grant_type {
             "password" => &["customer"],
             "refresh_token" => &["customer", "company_user"],
@@ -144,22 +181,19 @@ impl TokenForm {
     }
 }
 
-impl<'a> ApiExtractor<'a> for TokenForm {
+impl<'a, D: Type> ApiExtractor<'a> for Form<D> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
     type ParamType = ();
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        TokenRequestForm::register(registry);
+        D::register(registry);
     }
 
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
             description: None,
-            content: vec![MetaMediaType {
-                content_type: FORM,
-                schema: TokenRequestForm::schema_ref(),
-            }],
+            content: vec![MetaMediaType { content_type: FORM, schema: D::schema_ref() }],
             required: true,
         })
     }
@@ -425,42 +459,116 @@ pub struct OAuthErrorBody {
     pub hint: Option<String>,
 }
 
+/// The responses of the OAuth errors `cases`, each with its example.
+fn documented(cases: Vec<OAuthError>) -> MetaResponses {
+    let mut by_status: BTreeMap<u16, Vec<OAuthError>> = BTreeMap::new();
+    for case in cases {
+        by_status.entry(case.status.as_u16()).or_default().push(case);
+    }
+    let responses = by_status
+        .into_iter()
+        .map(|(status, cases)| {
+            let examples: Vec<Value> = cases.iter().map(OAuthError::body).collect();
+            let schema = poem_openapi::registry::MetaSchema {
+                all_of: vec![OAuthErrorBody::schema_ref()],
+                example: Some(json!({ super::errors::EXAMPLES_MARKER: examples })),
+                ..poem_openapi::registry::MetaSchema::ANY
+            };
+            MetaResponse {
+                description: StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("Error"),
+                status: Some(status),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "application/json",
+                    schema: MetaSchemaRef::Inline(Box::new(schema)),
+                }],
+                headers: vec![],
+            }
+        })
+        .collect();
+    MetaResponses { responses }
+}
+
 impl ApiResponse for OAuthError {
     fn meta() -> MetaResponses {
-        let mut by_status: BTreeMap<u16, Vec<OAuthError>> = BTreeMap::new();
-        for case in Self::documented() {
-            by_status.entry(case.status.as_u16()).or_default().push(case);
-        }
-        let responses = by_status
-            .into_iter()
-            .map(|(status, cases)| {
-                let examples: Vec<Value> = cases.iter().map(Self::body).collect();
-                let schema = poem_openapi::registry::MetaSchema {
-                    all_of: vec![OAuthErrorBody::schema_ref()],
-                    example: Some(json!({ super::errors::EXAMPLES_MARKER: examples })),
-                    ..poem_openapi::registry::MetaSchema::ANY
-                };
-                MetaResponse {
-                    description: StatusCode::from_u16(status)
-                        .ok()
-                        .and_then(|s| s.canonical_reason())
-                        .unwrap_or("Error"),
-                    status: Some(status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/json",
-                        schema: MetaSchemaRef::Inline(Box::new(schema)),
-                    }],
-                    headers: vec![],
-                }
-            })
-            .collect();
-        MetaResponses { responses }
+        documented(Self::documented())
     }
 
     fn register(registry: &mut Registry) {
         OAuthErrorBody::register(registry);
     }
+}
+
+/// The errors of `POST /revoke`: only the request itself can be wrong (RFC 7009 §2.2).
+pub struct RevocationError(OAuthError);
+
+impl From<OAuthError> for RevocationError {
+    fn from(err: OAuthError) -> Self {
+        Self(err)
+    }
+}
+
+impl From<Error> for RevocationError {
+    fn from(err: Error) -> Self {
+        Self(err.into())
+    }
+}
+
+impl From<RevocationError> for poem::Error {
+    fn from(err: RevocationError) -> Self {
+        err.0.into()
+    }
+}
+
+impl ApiResponse for RevocationError {
+    fn meta() -> MetaResponses {
+        documented(vec![
+            OAuthError::invalid_request("token"),
+            OAuthError::invalid_client(),
+            OAuthError::UNAVAILABLE,
+            OAuthError::SERVER_ERROR,
+        ])
+    }
+
+    fn register(registry: &mut Registry) {
+        OAuthErrorBody::register(registry);
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum RevocationResponse {
+    /// Revoked, or nothing to revoke: the answer is the same (RFC 7009 §2.2).
+    #[oai(status = 200)]
+    Revoked,
+}
+
+/// The authorization server's metadata (RFC 8414 §2).
+#[derive(Debug, Object)]
+#[oai(rename = "AuthorizationServerMetadata")]
+pub struct Metadata {
+    /// The `iss` of the tokens this service issues.
+    pub issuer: String,
+    /// `POST /token`.
+    pub token_endpoint: String,
+    /// The keys that verify the access tokens.
+    pub jwks_uri: String,
+    /// `POST /revoke`.
+    pub revocation_endpoint: String,
+    /// The grant types `POST /token` takes.
+    pub grant_types_supported: Vec<String>,
+    /// None: there is no authorization endpoint (clients use their own login form).
+    pub response_types_supported: Vec<String>,
+    /// The scopes tokens carry.
+    pub scopes_supported: Vec<String>,
+    /// `none`: public clients (a storefront cannot keep a secret).
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// `none`, as at the token endpoint.
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// The API's documentation (Swagger UI).
+    pub service_documentation: String,
 }
 
 pub struct OAuthApi;
@@ -490,6 +598,48 @@ impl OAuthApi {
         let client = super::client::address(req, &state.trusted_proxies).map(ClientKey::of);
         let issued = state.sessions.grant(&state.db, grant, client).await?;
         Ok(TokenResponse::issued(issued, exchanged))
+    }
+
+    /// Revoke a refresh token (RFC 7009).
+    ///
+    /// Form-encoded `token` (a refresh token) and optional `token_type_hint`. Always 200 once
+    /// the request is well formed: an unknown, spent or someone else's token changes nothing
+    /// and looks the same. Access tokens cannot be revoked; they expire.
+    #[oai(path = "/revoke", method = "post", operation_id = "revokeToken")]
+    async fn revoke(
+        &self,
+        form: RevocationForm,
+        state: Data<&Arc<AppState>>,
+    ) -> Result<RevocationResponse, RevocationError> {
+        let token = form.token(&state.config.audience)?;
+        state.sessions.revoke_held(token).await?;
+        Ok(RevocationResponse::Revoked)
+    }
+
+    /// The OAuth 2.0 authorization server's metadata (RFC 8414).
+    ///
+    /// Where the token, revocation and key endpoints are, and what they take, for clients
+    /// that configure themselves from it.
+    #[oai(
+        path = "/.well-known/oauth-authorization-server",
+        method = "get",
+        operation_id = "getOAuthMetadata"
+    )]
+    async fn metadata(&self, state: Data<&Arc<AppState>>, req: &Request) -> Json<Metadata> {
+        let base = super::links::base(req, &state);
+        let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
+        Json(Metadata {
+            issuer: state.config.issuer.clone(),
+            token_endpoint: format!("{base}/token"),
+            jwks_uri: format!("{base}/.well-known/jwks.json"),
+            revocation_endpoint: format!("{base}/revoke"),
+            grant_types_supported: strings(&GRANT_TYPES),
+            response_types_supported: Vec::new(),
+            scopes_supported: strings(&["customer", "company_user"]),
+            token_endpoint_auth_methods_supported: strings(&["none"]),
+            revocation_endpoint_auth_methods_supported: strings(&["none"]),
+            service_documentation: format!("{base}/docs"),
+        })
     }
 }
 

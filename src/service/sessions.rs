@@ -534,10 +534,24 @@ impl Sessions {
     /// `DELETE /refresh-tokens/{refreshToken}`: revokes it if it is the caller's customer's;
     /// anything else is left alone, silently.
     pub async fn revoke(&self, customer_id: i32, presented: &str) -> Result<(), Error> {
+        self.revoke_token(Some(customer_id), presented).await
+    }
+
+    /// `POST /revoke` (RFC 7009): revokes the refresh token `presented`, whoever's it is:
+    /// holding it is what lets a client end it. Unknown and spent tokens change nothing.
+    pub async fn revoke_held(&self, presented: &str) -> Result<(), Error> {
+        self.revoke_token(None, presented).await
+    }
+
+    /// Revokes the live refresh token `presented`, if it is `customer_id`'s (when given).
+    async fn revoke_token(&self, customer_id: Option<i32>, presented: &str) -> Result<(), Error> {
         let revoked = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RevokedAt, Expr::value(self.clock.now()))
             .filter(refresh_token::Column::TokenHash.eq(stored_form(presented)))
-            .filter(refresh_token::Column::CustomerId.eq(customer_id))
+            .filter(
+                sea_orm::Condition::all()
+                    .add_option(customer_id.map(|id| refresh_token::Column::CustomerId.eq(id))),
+            )
             .filter(refresh_token::Column::RevokedAt.is_null())
             .exec(&*self.store.writer().await?)
             .await?;

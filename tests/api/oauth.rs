@@ -14,6 +14,8 @@ on_both_databases!(
     a_token_exchange_switches_to_a_company_user,
     every_refused_exchange_is_one_invalid_grant,
     the_token_endpoint_shares_the_login_limit,
+    a_revoked_refresh_token_is_spent_and_revocation_always_answers_200,
+    the_metadata_names_the_endpoints_and_grants,
 );
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -252,4 +254,59 @@ async fn the_token_endpoint_shares_the_login_limit(db: Db, test: &str) {
     assert_eq!(blocked.header("retry-after"), Some("300"));
     let glue = app.login("karl@acme.com", "change123").await;
     assert_eq!((glue.status, &glue.body["errors"][0]["code"]), (429, &Value::from("4401")));
+}
+
+async fn a_revoked_refresh_token_is_spent_and_revocation_always_answers_200(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let revoke = |params: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let body =
+                form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+            app.send(
+                app.request(reqwest::Method::POST, "/revoke")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body),
+            )
+            .await
+        }
+    };
+    let (access, refresh) = app.tokens_of("sonia@acme.com").await;
+    let (_, kept) = app.tokens_of("sonia@acme.com").await;
+    let answer =
+        revoke(vec![("token", refresh.clone()), ("token_type_hint", "refresh_token".into())]).await;
+    assert_eq!((answer.status, &answer.body), (200, &Value::Null));
+    app.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .await
+        .assert_oauth_error(400, "invalid_grant", REFRESH);
+    // Only that one: her other session goes on.
+    assert_eq!(app.refresh(&kept).await.status, 201);
+    // Spent, unknown, or an access token: the same 200, nothing changes.
+    for token in [refresh, "no-such-token".into(), access] {
+        assert_eq!(revoke(vec![("token", token)]).await.status, 200);
+    }
+    let missing = revoke(vec![("token_type_hint", "refresh_token".into())]).await;
+    missing.assert_oauth_error(400, "invalid_request", MALFORMED);
+    assert_eq!(missing.body["hint"], "Check the `token` parameter");
+    let other = revoke(vec![("token", "x".into()), ("client_id", "backoffice".into())]).await;
+    other.assert_oauth_error(401, "invalid_client", "Client authentication failed");
+}
+
+async fn the_metadata_names_the_endpoints_and_grants(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let answer = app.get_as("/.well-known/oauth-authorization-server", None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let metadata = &answer.body;
+    assert_eq!(metadata["issuer"], "glue-auth");
+    assert_eq!(metadata["token_endpoint"], app.url("/token"));
+    assert_eq!(metadata["revocation_endpoint"], app.url("/revoke"));
+    assert_eq!(metadata["jwks_uri"], app.url("/.well-known/jwks.json"));
+    assert_eq!(
+        metadata["grant_types_supported"],
+        serde_json::json!(["password", "refresh_token", EXCHANGE])
+    );
+    assert_eq!(metadata["token_endpoint_auth_methods_supported"], serde_json::json!(["none"]));
+    // The endpoints it names answer.
+    let jwks = app.get_as("/.well-known/jwks.json", None).await;
+    assert_eq!(jwks.status, 200);
 }
