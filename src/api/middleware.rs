@@ -104,6 +104,7 @@ fn exempt_from_accept(path: &str) -> bool {
         || path.starts_with("/openapi.")
         || path == "/token"
         || path == "/revoke"
+        || path == "/.well-known/oauth-authorization-server"
 }
 
 /// Runs `ep` for `req` inside the pipeline.

@@ -28,19 +28,26 @@ fn every_operation_has_an_id_a_tag_a_summary_and_documented_errors_with_examples
             assert!(!op["summary"].as_str().unwrap_or_default().is_empty(), "{at}: no summary");
             for (status, resp) in op["responses"].as_object().unwrap() {
                 if status.starts_with('4') || status.starts_with('5') {
-                    let media = &resp["content"]["application/vnd.api+json"];
-                    assert_eq!(
-                        media["schema"]["$ref"], "#/components/schemas/ErrorDocument",
-                        "{at} {status}"
-                    );
+                    // JSON:API error documents, or on the OAuth endpoints RFC 6749 error
+                    // objects (docs/wire-contract.md §3.8a).
+                    let (media, schema) = match resp["content"].get("application/json") {
+                        Some(oauth) => (oauth, "#/components/schemas/OAuthError"),
+                        None => (
+                            &resp["content"]["application/vnd.api+json"],
+                            "#/components/schemas/ErrorDocument",
+                        ),
+                    };
+                    assert_eq!(media["schema"]["$ref"], schema, "{at} {status}");
                     let examples = media["examples"]
                         .as_object()
                         .unwrap_or_else(|| panic!("{at} {status}: no examples"));
+                    assert!(!examples.is_empty(), "{at} {status}: no examples");
                     for example in examples.values() {
-                        assert_eq!(
-                            example["value"]["errors"][0]["status"].as_u64().unwrap().to_string(),
-                            *status
-                        );
+                        let value = &example["value"];
+                        match value["errors"][0]["status"].as_u64() {
+                            Some(documented) => assert_eq!(documented.to_string(), *status),
+                            None => assert!(value["error"].is_string(), "{at} {status}: {value}"),
+                        }
                     }
                 }
             }
