@@ -100,13 +100,30 @@ pub type TokenForm = Form<TokenRequestForm>;
 /// The form of `POST /revoke`.
 pub type RevocationForm = Form<RevocationRequestForm>;
 
+/// The parameters the OAuth forms define; any other is ignored (RFC 6749 §3.1, §3.2).
+const PARAMETERS: [&str; 11] = [
+    "grant_type",
+    "username",
+    "password",
+    "refresh_token",
+    "subject_token",
+    "subject_token_type",
+    "id_company_user",
+    "client_id",
+    "scope",
+    "token",
+    "token_type_hint",
+];
+
 impl<D> Form<D> {
-    /// Reads a form body: a parameter given twice is refused (RFC 6749 §3.2).
+    /// Reads a form body: a parameter given twice is refused, one no form defines is
+    /// ignored (RFC 6749 §3.2).
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
         let mut params = BTreeMap::new();
         for (name, value) in form_urlencoded::parse(body) {
-            if params.insert(name.to_string(), value.into_owned()).is_some() {
-                return Err(OAuthError::invalid_request(&name));
+            let Some(name) = PARAMETERS.iter().find(|known| **known == name) else { continue };
+            if params.insert((*name).to_owned(), value.into_owned()).is_some() {
+                return Err(OAuthError::invalid_request(name));
             }
         }
         Ok(Self { params, _documented: std::marker::PhantomData })
@@ -667,6 +684,8 @@ mod tests {
         assert_eq!(grant(missing).unwrap_err(), OAuthError::invalid_request("username"));
         let twice = "grant_type=refresh_token&refresh_token=a&refresh_token=b";
         assert_eq!(grant(twice).unwrap_err(), OAuthError::invalid_request("refresh_token"));
+        let unknown_twice = "grant_type=refresh_token&refresh_token=a&x=1&x=2";
+        assert!(matches!(grant(unknown_twice), Ok(Grant::RefreshToken(token)) if token == "a"));
         let exchange = format!(
             "grant_type={TOKEN_EXCHANGE}&subject_token=t&subject_token_type={ACCESS_TOKEN_TYPE}\
              &id_company_user=ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac&scope=company_user"
