@@ -71,8 +71,8 @@ pub struct TokenRequestForm {
     pub id_company_user: Option<String>,
     /// The client id; when given, the configured one (`frontend` by default).
     pub client_id: Option<String>,
-    /// Scopes asked for, space-separated: `customer` for a login, `company_user` for an
-    /// exchange; a refresh keeps its token's. Tokens never get more than their kind's.
+    /// Accepted and ignored, as Spryker drops scopes it does not grant: a token carries
+    /// its kind's scope (`customer` or `company_user`).
     pub scope: Option<String>,
 }
 
@@ -160,22 +160,9 @@ impl TokenForm {
     pub fn grant(&self, client_id: &str) -> Result<Grant, OAuthError> {
         let grant_type = self.get("grant_type").unwrap_or_default();
         if !GRANT_TYPES.contains(&grant_type) {
-            return Err(OAuthError::unsupported_grant_type());
+            return Err(OAuthError::INVALID_GRANT);
         }
         self.check_client(client_id)?;
-        let allowed: &[&str] = match grant_type {
-            "password" => &["customer"],
-            "refresh_token" => &["customer", "company_user"],
-            _ => &["company_user"],
-        };
-        if let Some(unknown) = self
-            .get("scope")
-            .unwrap_or_default()
-            .split_whitespace()
-            .find(|scope| !allowed.contains(scope))
-        {
-            return Err(OAuthError::invalid_scope(unknown));
-        }
         match grant_type {
             "password" => {
                 let username = self.required("username")?.to_owned();
@@ -286,7 +273,6 @@ pub struct OAuthError {
     pub status: StatusCode,
     pub error: &'static str,
     pub description: &'static str,
-    pub hint: Option<String>,
     /// Seconds to wait, for an answer that asks the client to come back later.
     pub retry_after: Option<u32>,
 }
@@ -297,60 +283,36 @@ const MALFORMED: &str = "The request is missing a required parameter, includes a
 
 impl OAuthError {
     const fn new(status: StatusCode, error: &'static str, description: &'static str) -> Self {
-        Self { status, error, description, hint: None, retry_after: None }
+        Self { status, error, description, retry_after: None }
     }
 
     /// An answer that asks the client to come back after `seconds`.
     const fn later(status: StatusCode, description: &'static str, seconds: u32) -> Self {
-        Self {
-            status,
-            error: "temporarily_unavailable",
-            description,
-            hint: None,
-            retry_after: Some(seconds),
-        }
+        Self { status, error: "temporarily_unavailable", description, retry_after: Some(seconds) }
     }
 
     fn malformed() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", MALFORMED)
     }
 
-    /// A missing, repeated or malformed parameter (or header) `name`.
+    /// A missing, repeated or malformed parameter (or header) `name`: Spryker's answer
+    /// names none (it keeps league's message, not its hint).
     pub fn invalid_request(name: &str) -> Self {
-        Self { hint: Some(format!("Check the `{name}` parameter")), ..Self::malformed() }
-    }
-
-    pub fn unsupported_grant_type() -> Self {
-        Self {
-            hint: Some("Check that all required parameters have been provided".into()),
-            ..Self::new(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "The authorization grant type is not supported by the authorization server.",
-            )
-        }
+        tracing::debug!(parameter = name, "a token request was malformed");
+        Self::malformed()
     }
 
     pub fn invalid_client() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed")
-    }
-
-    pub fn invalid_scope(scope: &str) -> Self {
-        Self {
-            hint: Some(format!("Check the `{scope}` scope")),
-            ..Self::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                "The requested scope is invalid, unknown, or malformed",
-            )
-        }
+        // 400, as Spryker answers it: it hands league no headers, so no 401 challenge.
+        Self::new(StatusCode::BAD_REQUEST, "invalid_client", "Client authentication failed")
     }
 
     const INVALID_CREDENTIALS: Self =
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", "The user credentials were incorrect.");
 
+    /// league 8's `invalidRefreshToken`, with Spryker's status.
     const INVALID_REFRESH_TOKEN: Self =
-        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", "The refresh token is invalid.");
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", "The refresh token is invalid.");
 
     const INVALID_GRANT: Self = Self::new(
         StatusCode::BAD_REQUEST,
@@ -399,11 +361,7 @@ impl OAuthError {
 
     /// The error object a client receives.
     fn body(&self) -> Value {
-        let mut body = json!({"error": self.error, "error_description": self.description});
-        if let Some(hint) = &self.hint {
-            body["hint"] = json!(hint);
-        }
-        body
+        json!({"error": self.error, "error_description": self.description})
     }
 
     fn render(&self) -> Response {
@@ -416,13 +374,6 @@ impl OAuthError {
         if let Some(seconds) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
-            // RFC 6749 §5.2: a failed client authentication names its scheme.
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="OAuth""#),
-            );
-        }
         resp
     }
 
@@ -430,8 +381,6 @@ impl OAuthError {
     fn documented() -> Vec<Self> {
         vec![
             Self::invalid_request("username"),
-            Self::unsupported_grant_type(),
-            Self::invalid_scope("admin"),
             Self::INVALID_CREDENTIALS,
             Self::INVALID_REFRESH_TOKEN,
             Self::INVALID_GRANT,
@@ -471,9 +420,6 @@ pub struct OAuthErrorBody {
     pub error: String,
     /// What went wrong, as a sentence.
     pub error_description: String,
-    /// Which parameter to check, where that helps.
-    #[oai(skip_serializing_if_is_none)]
-    pub hint: Option<String>,
 }
 
 /// The responses of the OAuth errors `cases`, each with its example.
@@ -674,12 +620,10 @@ mod tests {
             grant("grant_type=password&username=a%40b.c&password=p%20w"),
             Ok(Grant::Password(Credentials { username, .. })) if username == "a@b.c"
         ));
-        assert_eq!(grant("username=a").unwrap_err(), OAuthError::unsupported_grant_type());
-        // The grant type first, then the client, then the scope, then the parameters.
+        assert_eq!(grant("username=a").unwrap_err(), OAuthError::INVALID_GRANT);
+        // The grant type first, then the client, then the parameters.
         let wrong_client = "grant_type=password&client_id=other&scope=admin";
         assert_eq!(grant(wrong_client).unwrap_err(), OAuthError::invalid_client());
-        let unknown_scope = "grant_type=password&scope=customer%20admin";
-        assert_eq!(grant(unknown_scope).unwrap_err(), OAuthError::invalid_scope("admin"));
         let missing = "grant_type=password&scope=customer";
         assert_eq!(grant(missing).unwrap_err(), OAuthError::invalid_request("username"));
         let twice = "grant_type=refresh_token&refresh_token=a&refresh_token=b";

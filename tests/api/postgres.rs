@@ -3,14 +3,12 @@
 //! when the test process exits (libtest runs no teardown, even after a failure).
 
 use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Stdio},
     sync::{
         OnceLock,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
 };
 
 /// Where tests get PostgreSQL databases from.
@@ -56,165 +54,31 @@ impl Postgres {
     }
 }
 
-fn bin_dir() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("PG_BIN") {
-        return Some(PathBuf::from(dir));
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        // Resolve symlinks: a PATH entry may link `initdb` alone, not its sibling tools.
-        let found = std::env::split_paths(&path)
-            .map(|d| d.join("initdb"))
-            .find(|f| f.is_file())
-            .and_then(|f| std::fs::canonicalize(f).ok())
-            .and_then(|f| f.parent().map(Path::to_path_buf));
-        if found.is_some() {
-            return found;
-        }
-    }
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .filter(|bin| bin.join("initdb").is_file())
-        .collect();
-    versions.sort_by_key(|p| {
-        p.parent()
-            .and_then(|v| v.file_name())
-            .and_then(|v| v.to_str())
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0)
-    });
-    versions.pop()
-}
-
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            .is_some_and(|euid| euid == "0")
-    })
-}
-
-/// A command run as the unprivileged `postgres` user when we are root (initdb and postgres
-/// refuse to run as root).
-fn as_server_user(program: &Path) -> Command {
-    if running_as_root() {
-        let mut cmd = Command::new("runuser");
-        cmd.arg("-u").arg("postgres").arg("--").arg(program);
-        cmd
-    } else {
-        Command::new(program)
-    }
-}
-
 fn start_cluster() -> Result<Postgres, String> {
-    let bin = bin_dir()
+    let bin = testkit::bin_dir()
         .ok_or("no PostgreSQL server binaries (PATH, PG_BIN, /usr/lib/postgresql/*/bin)")?;
-    let dir = std::env::temp_dir().join(format!("glue-auth-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    if running_as_root() {
-        let status = Command::new("chown")
-            .arg("postgres:postgres")
-            .arg(&dir)
-            .status()
-            .map_err(|e| format!("chown: {e}"))?;
-        if !status.success() {
-            return Err("cannot hand the cluster directory to the postgres user".into());
-        }
-    }
-    let data = dir.join("data");
-    let out = as_server_user(&bin.join("initdb"))
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"])
-        .output()
-        .map_err(|e| format!("initdb: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
-    let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
-    let server = as_server_user(&bin.join("postgres"))
-        .arg("-D")
-        .arg(&data)
-        .args(["-p", &port.to_string(), "-k"])
-        .arg(&dir)
-        .args([
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-        ])
-        .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("start postgres: {e}"))?;
+    let dir = testkit::fresh_temp_dir(&format!("glue-auth-pg-{}", std::process::id()))?;
+    let settings =
+        ["fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=300"];
+    let cluster = testkit::Cluster::start(bin, &dir, &dir.join("server.log"), &settings)?;
 
     // The watchdog outlives us: when this test process is gone, it stops the server and
     // removes the directory.
-    let pg_ctl = bin.join("pg_ctl");
-    let stop = if running_as_root() {
-        format!(
-            "runuser -u postgres -- {} -D {} stop -m immediate",
-            pg_ctl.display(),
-            data.display()
-        )
-    } else {
-        format!("{} -D {} stop -m immediate", pg_ctl.display(), data.display())
-    };
-    let script = format!(
-        "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; \
-         kill {server} 2>/dev/null; sleep 1; rm -rf {dir}",
-        me = std::process::id(),
-        server = server.id(),
+    cleanup_on_exit(&format!(
+        "{stop} >/dev/null 2>&1; kill {server} 2>/dev/null; sleep 1; rm -rf {dir}",
+        stop = cluster.stop_shell(),
+        server = cluster.server.id(),
         dir = dir.display()
-    );
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("start the watchdog: {e}"))?;
+    ))
+    .map_err(|e| format!("start the watchdog: {e}"))?;
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let probe = Command::new(bin.join("pg_isready"))
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-            .output();
-        if probe.as_ref().is_ok_and(|out| out.status.success()) {
-            break;
-        }
-        if Instant::now() > deadline {
-            let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-            return Err(format!("PostgreSQL did not start within 60 s ({probe:?}):\n{log}"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(Postgres { admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres") })
+    cluster.wait_ready()?;
+    Ok(Postgres { admin_url: cluster.url("postgres") })
 }
 
 /// Runs the shell command `cleanup` once this test process has exited, however it ends (libtest
 /// runs no teardown after a failure). Kill the returned watchdog to call it off.
-pub fn cleanup_on_exit(cleanup: &str) -> std::io::Result<std::process::Child> {
-    let script = format!(
-        "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; {cleanup}",
-        me = std::process::id()
-    );
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-}
+pub use testkit::cleanup_on_exit;
 
 static NEXT_OWN_CLUSTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -231,15 +95,13 @@ pub struct OwnCluster {
 impl OwnCluster {
     /// Creates a cluster in a temporary directory and starts it, or says why it cannot.
     pub fn start() -> Result<Self, String> {
-        let bin = bin_dir()
+        let bin = testkit::bin_dir()
             .ok_or("no PostgreSQL server binaries (PATH, PG_BIN, /usr/lib/postgresql/*/bin)")?;
-        let dir = std::env::temp_dir().join(format!(
+        let dir = testkit::fresh_temp_dir(&format!(
             "glue-auth-own-pg-{}-{}",
             std::process::id(),
             NEXT_OWN_CLUSTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        ))?;
         let mut cluster = Self { bin, dir, port: 0, watchdog: None };
         // From here on, dropping `cluster` (or the end of this process) cleans up.
         // A frozen server (see `freeze`) is resumed first, or it would not even quit.
@@ -248,36 +110,16 @@ impl OwnCluster {
              ps -o pid= --ppid $pm | xargs -r kill -CONT",
             cluster.data().display()
         );
-        let stop = cluster.pg_ctl_shell("stop -m immediate");
+        let stop = testkit::pg_ctl_shell(&cluster.bin, &cluster.data(), "stop -m immediate");
         let cleanup = format!(
             "{{ {thaw}; }} >/dev/null 2>&1; {stop} >/dev/null 2>&1; rm -rf {}",
             cluster.dir.display()
         );
         cluster.watchdog =
             Some(cleanup_on_exit(&cleanup).map_err(|e| format!("start the watchdog: {e}"))?);
-        if running_as_root() {
-            let status = Command::new("chown")
-                .arg("postgres:postgres")
-                .arg(&cluster.dir)
-                .status()
-                .map_err(|e| format!("chown: {e}"))?;
-            if !status.success() {
-                return Err("cannot hand the cluster directory to the postgres user".into());
-            }
-        }
-        let out = as_server_user(&cluster.bin.join("initdb"))
-            .arg("-D")
-            .arg(cluster.data())
-            .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"])
-            .output()
-            .map_err(|e| format!("initdb: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
-        }
-        cluster.port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
+        testkit::hand_to_server_user(&cluster.dir)?;
+        testkit::initdb(&cluster.bin, &cluster.data())?;
+        cluster.port = testkit::free_port().map_err(|e| format!("no free port: {e}"))?;
         // The settings go into the data directory, so a restart keeps port and socket.
         // `synchronous_commit` stays on: this cluster is killed (`stop -m immediate`), and
         // with it off a commit is acknowledged before its WAL is written, so the last
@@ -382,7 +224,7 @@ impl OwnCluster {
         let output = self.dir.join("pg_ctl.out");
         let out = std::fs::File::create(&output).map_err(|e| e.to_string())?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
-        let mut cmd = as_server_user(&self.bin.join("pg_ctl"));
+        let mut cmd = testkit::as_server_user(&self.bin.join("pg_ctl"));
         cmd.arg("-D").arg(self.data()).args(args);
         if let Some(file) = file {
             cmd.arg(self.dir.join(file));
@@ -400,13 +242,6 @@ impl OwnCluster {
         let said = std::fs::read_to_string(&output).unwrap_or_default();
         let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
         Err(format!("pg_ctl {args:?} failed ({status}): {said}\nserver log:\n{log}"))
-    }
-
-    /// The shell line running `pg_ctl -D DATA ARGS` as the server's user.
-    fn pg_ctl_shell(&self, args: &str) -> String {
-        let pg_ctl = self.bin.join("pg_ctl");
-        let line = format!("{} -D {} {args}", pg_ctl.display(), self.data().display());
-        if running_as_root() { format!("runuser -u postgres -- {line}") } else { line }
     }
 }
 
