@@ -92,9 +92,10 @@ async fn context_for_id(
     caller: &Identity,
     resource: CompanyResource,
 ) -> Result<CompanyUser, Error> {
-    queries::context(db, caller.customer_id, caller.company_user)
-        .await?
-        .ok_or(Error::NotFound(resource))
+    context(db, caller, resource).await.map_err(|err| match err {
+        Error::NoCompanyContext(resource) => Error::NotFound(resource),
+        other => other,
+    })
 }
 
 /// The caller's company user, holding `permission` through one of its roles (read from the
