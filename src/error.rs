@@ -34,6 +34,16 @@ pub enum CompanyResource {
     CompanyBusinessUnitAddresses,
 }
 
+/// The company resources with a `mine` read, the only reads that answer "no company
+/// context" (docs/wire-contract.md §3.5, §3.6): reads by id answer not found instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextResource {
+    CompanyUsers,
+    Companies,
+    CompanyBusinessUnits,
+    CompanyRoles,
+}
+
 /// A permission a company role grants (docs/wire-contract.md §2.1), by its Spryker plugin key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permission {
@@ -88,7 +98,7 @@ pub enum Error {
     /// The caller's token carries no usable company user (none, deactivated, or its company
     /// is no longer approved and active), so it cannot read the company's resources.
     #[error("no company context for {0:?}")]
-    NoCompanyContext(CompanyResource),
+    NoCompanyContext(ContextResource),
     /// The resource does not exist in the caller's company (or its id is not a uuid).
     #[error("{0:?} not found")]
     NotFound(CompanyResource),

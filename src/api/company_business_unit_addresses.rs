@@ -12,8 +12,8 @@ use super::{
     ApiTags,
     bearer::Bearer,
     errors::{
-        ApiError, COMPANY_BUSINESS_UNIT_ADDRESS_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
-        Never, NotImplementedErrors, error_set, not_implemented,
+        ApiError, COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND, INVALID_ACCESS_TOKEN,
+        MISSING_ACCESS_TOKEN, Never, NotImplementedErrors, error_set, not_implemented,
     },
     includes::COMPANY_BUSINESS_UNIT_ADDRESSES,
     jsonapi::{JsonApi, SelfLinks, resource_type},
@@ -100,7 +100,7 @@ pub enum CompanyBusinessUnitAddressResponse {
 error_set!(
     CompanyBusinessUnitAddressErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
-    COMPANY_BUSINESS_UNIT_ADDRESS_CODES.not_found
+    COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND
 );
 
 pub struct CompanyBusinessUnitAddressesApi;

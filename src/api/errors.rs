@@ -15,7 +15,7 @@ use poem_openapi::{
 use serde_json::{Value, json};
 
 use super::jsonapi::{ErrorDocument, ErrorObject, MEDIA_TYPE};
-use crate::error::{CompanyResource, Error, Permission, Violation};
+use crate::error::{CompanyResource, ContextResource, Error, Permission, Violation};
 
 /// One Glue error: what a client receives in `errors[]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +107,7 @@ const fn coded(status: StatusCode, code: &'static str, detail: &'static str) -> 
     GlueError { status, code: Some(code), detail: Cow::Borrowed(detail) }
 }
 
-/// The codes of one company resource (docs/wire-contract.md §3.5, §3.6).
+/// The codes of one company resource with a `mine` read (docs/wire-contract.md §3.5, §3.6).
 pub struct ResourceCodes {
     /// Read without a company context (403).
     pub no_context: GlueError,
@@ -131,21 +131,32 @@ pub const COMPANY_USER_CODES: ResourceCodes =
 pub const COMPANY_CODES: ResourceCodes = resource_codes("1803", "1801", "Company not found.");
 pub const COMPANY_BUSINESS_UNIT_CODES: ResourceCodes =
     resource_codes("1903", "1901", "Company business unit not found.");
-pub const COMPANY_BUSINESS_UNIT_ADDRESS_CODES: ResourceCodes =
-    resource_codes("2003", "2001", "Company business unit address not found.");
+/// Addresses have no `mine` read, so no "no company context" code.
+pub const COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND: GlueError =
+    coded(StatusCode::NOT_FOUND, "2001", "Company business unit address not found.");
 pub const COMPANY_ROLE_CODES: ResourceCodes =
     resource_codes("2103", "2101", "Company role not found.");
 /// A company user whose roles lack the permission to see its company's users.
 pub const COMPANY_USERS_FORBIDDEN: GlueError = coded(StatusCode::FORBIDDEN, "1405", "Forbidden");
 
-/// The codes of `resource`.
-pub fn codes(resource: CompanyResource) -> ResourceCodes {
+/// The 403 of reading `resource`'s `mine` without a company context.
+fn no_context(resource: ContextResource) -> GlueError {
     match resource {
-        CompanyResource::CompanyUsers => COMPANY_USER_CODES,
-        CompanyResource::Companies => COMPANY_CODES,
-        CompanyResource::CompanyBusinessUnits => COMPANY_BUSINESS_UNIT_CODES,
-        CompanyResource::CompanyRoles => COMPANY_ROLE_CODES,
-        CompanyResource::CompanyBusinessUnitAddresses => COMPANY_BUSINESS_UNIT_ADDRESS_CODES,
+        ContextResource::CompanyUsers => COMPANY_USER_CODES.no_context,
+        ContextResource::Companies => COMPANY_CODES.no_context,
+        ContextResource::CompanyBusinessUnits => COMPANY_BUSINESS_UNIT_CODES.no_context,
+        ContextResource::CompanyRoles => COMPANY_ROLE_CODES.no_context,
+    }
+}
+
+/// The 404 of `resource`.
+fn not_found(resource: CompanyResource) -> GlueError {
+    match resource {
+        CompanyResource::CompanyUsers => COMPANY_USER_CODES.not_found,
+        CompanyResource::Companies => COMPANY_CODES.not_found,
+        CompanyResource::CompanyBusinessUnits => COMPANY_BUSINESS_UNIT_CODES.not_found,
+        CompanyResource::CompanyRoles => COMPANY_ROLE_CODES.not_found,
+        CompanyResource::CompanyBusinessUnitAddresses => COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND,
     }
 }
 
@@ -236,8 +247,8 @@ pub fn glue_errors(err: &Error) -> Vec<GlueError> {
         Error::LoginQueueFull => LOGIN_QUEUE_FULL,
         Error::RefreshFailed => REFRESH_FAILED,
         Error::CustomerNotFound => CUSTOMER_NOT_FOUND,
-        Error::NoCompanyContext(resource) => codes(*resource).no_context,
-        Error::NotFound(resource) => codes(*resource).not_found,
+        Error::NoCompanyContext(resource) => no_context(*resource),
+        Error::NotFound(resource) => not_found(*resource),
         Error::CompanyUserOfAnotherCompany => COMPANY_USER_CODES.no_context,
         Error::PermissionMissing(permission) => permission_missing(*permission),
         Error::Validation(violations) => return violations.iter().map(violation).collect(),
@@ -469,36 +480,45 @@ impl<S: ErrorSet> ApiResponse for ApiError<S> {
                 cases.push(case);
             }
         }
-        let responses = by_status
+        let examples = by_status
             .into_iter()
-            .map(|(status, cases)| {
-                let examples: Vec<Value> = cases.iter().map(example).collect();
-                let schema = MetaSchema {
-                    all_of: vec![ErrorDocument::schema_ref()],
-                    example: Some(json!({ EXAMPLES_MARKER: examples })),
-                    ..MetaSchema::ANY
-                };
-                MetaResponse {
-                    description: StatusCode::from_u16(status)
-                        .ok()
-                        .and_then(|s| s.canonical_reason())
-                        .unwrap_or("Error"),
-                    status: Some(status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: MEDIA_TYPE,
-                        schema: MetaSchemaRef::Inline(Box::new(schema)),
-                    }],
-                    headers: vec![],
-                }
-            })
-            .collect();
-        MetaResponses { responses }
+            .map(|(status, cases)| (status, cases.iter().map(example).collect()));
+        error_responses(examples, MEDIA_TYPE, ErrorDocument::schema_ref())
     }
 
     fn register(registry: &mut Registry) {
         ErrorDocument::register(registry);
     }
+}
+
+/// One documented response per status, of `content_type` and `schema`, carrying the
+/// status's examples (moved to the media type by `api::document`).
+pub fn error_responses(
+    examples: impl IntoIterator<Item = (u16, Vec<Value>)>,
+    content_type: &'static str,
+    schema: MetaSchemaRef,
+) -> MetaResponses {
+    let responses = examples
+        .into_iter()
+        .map(|(status, examples)| MetaResponse {
+            description: StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("Error"),
+            status: Some(status),
+            status_range: None,
+            content: vec![MetaMediaType {
+                content_type,
+                schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    all_of: vec![schema.clone()],
+                    example: Some(json!({ EXAMPLES_MARKER: examples })),
+                    ..MetaSchema::ANY
+                })),
+            }],
+            headers: vec![],
+        })
+        .collect();
+    MetaResponses { responses }
 }
 
 /// The error document a client receives for `case`.

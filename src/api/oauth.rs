@@ -12,8 +12,8 @@ use poem::{
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
     payload::Json,
-    registry::{MetaMediaType, MetaRequest, MetaResponse, MetaResponses, MetaSchemaRef, Registry},
-    types::Type,
+    registry::{MetaMediaType, MetaRequest, MetaResponses, Registry},
+    types::{ParseFromParameter, ToJSON, Type},
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -35,11 +35,9 @@ const FORM: &str = "application/x-www-form-urlencoded";
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// The token type of an access token in a token exchange (RFC 8693 §3).
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
-/// The grant types `POST /token` takes.
-pub const GRANT_TYPES: [&str; 3] = ["password", "refresh_token", TOKEN_EXCHANGE];
-
 /// The grant types of `POST /token`, as the OpenAPI document shows them.
-#[derive(Debug, poem_openapi::Enum)]
+// Their names are the `oai` renames: the form is parsed with them and the metadata lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
 #[oai(rename = "GrantType")]
 pub enum GrantType {
     #[oai(rename = "password")]
@@ -48,6 +46,16 @@ pub enum GrantType {
     RefreshToken,
     #[oai(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
+}
+
+impl GrantType {
+    /// Every grant type, in the order the metadata lists them.
+    const ALL: [Self; 3] = [Self::Password, Self::RefreshToken, Self::TokenExchange];
+
+    /// The name a form gives it.
+    fn name(self) -> String {
+        self.to_json().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
 }
 
 /// The parameters of `POST /token`, as the OpenAPI document shows them. Which of them a
@@ -158,19 +166,21 @@ impl TokenForm {
     /// The grant the form asks for, checked in the order league/oauth2-server checks it:
     /// the grant type, the client, then the grant's own parameters.
     pub fn grant(&self, client_id: &str) -> Result<Grant, OAuthError> {
-        let grant_type = self.get("grant_type").unwrap_or_default();
-        if !GRANT_TYPES.contains(&grant_type) {
-            return Err(OAuthError::INVALID_GRANT);
-        }
+        let grant_type = self
+            .get("grant_type")
+            .and_then(|name| GrantType::parse_from_parameter(name).ok())
+            .ok_or(OAuthError::INVALID_GRANT)?;
         self.check_client(client_id)?;
         match grant_type {
-            "password" => {
+            GrantType::Password => {
                 let username = self.required("username")?.to_owned();
                 let password = Password::new(self.required("password")?.to_owned());
                 Ok(Grant::Password(Credentials { username, password }))
             }
-            "refresh_token" => Ok(Grant::RefreshToken(self.required("refresh_token")?.to_owned())),
-            _ => {
+            GrantType::RefreshToken => {
+                Ok(Grant::RefreshToken(self.required("refresh_token")?.to_owned()))
+            }
+            GrantType::TokenExchange => {
                 let subject_token = self.required("subject_token")?.to_owned();
                 if self.required("subject_token_type")? != ACCESS_TOKEN_TYPE {
                     return Err(OAuthError::invalid_request("subject_token_type"));
@@ -424,35 +434,11 @@ pub struct OAuthErrorBody {
 
 /// The responses of the OAuth errors `cases`, each with its example.
 fn documented(cases: Vec<OAuthError>) -> MetaResponses {
-    let mut by_status: BTreeMap<u16, Vec<OAuthError>> = BTreeMap::new();
+    let mut by_status: BTreeMap<u16, Vec<Value>> = BTreeMap::new();
     for case in cases {
-        by_status.entry(case.status.as_u16()).or_default().push(case);
+        by_status.entry(case.status.as_u16()).or_default().push(case.body());
     }
-    let responses = by_status
-        .into_iter()
-        .map(|(status, cases)| {
-            let examples: Vec<Value> = cases.iter().map(OAuthError::body).collect();
-            let schema = poem_openapi::registry::MetaSchema {
-                all_of: vec![OAuthErrorBody::schema_ref()],
-                example: Some(json!({ super::errors::EXAMPLES_MARKER: examples })),
-                ..poem_openapi::registry::MetaSchema::ANY
-            };
-            MetaResponse {
-                description: StatusCode::from_u16(status)
-                    .ok()
-                    .and_then(|s| s.canonical_reason())
-                    .unwrap_or("Error"),
-                status: Some(status),
-                status_range: None,
-                content: vec![MetaMediaType {
-                    content_type: "application/json",
-                    schema: MetaSchemaRef::Inline(Box::new(schema)),
-                }],
-                headers: vec![],
-            }
-        })
-        .collect();
-    MetaResponses { responses }
+    super::errors::error_responses(by_status, "application/json", OAuthErrorBody::schema_ref())
 }
 
 impl ApiResponse for OAuthError {
@@ -596,7 +582,7 @@ impl OAuthApi {
             token_endpoint: format!("{base}/token"),
             jwks_uri: format!("{base}/.well-known/jwks.json"),
             revocation_endpoint: format!("{base}/revoke"),
-            grant_types_supported: strings(&GRANT_TYPES),
+            grant_types_supported: GrantType::ALL.map(GrantType::name).to_vec(),
             response_types_supported: Vec::new(),
             scopes_supported: strings(&["customer", "company_user"]),
             token_endpoint_auth_methods_supported: strings(&["none"]),
@@ -612,6 +598,22 @@ mod tests {
 
     fn grant(body: &str) -> Result<Grant, OAuthError> {
         TokenForm::parse(body.as_bytes())?.grant("frontend")
+    }
+
+    #[test]
+    fn the_grant_types_are_the_documented_ones_each_once() {
+        let mut registry = Registry::new();
+        GrantType::register(&mut registry);
+        let documented: Vec<String> = registry.schemas["GrantType"]
+            .enum_items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(GrantType::ALL.map(GrantType::name).to_vec(), documented);
+        assert_eq!(
+            GrantType::parse_from_parameter(TOKEN_EXCHANGE).ok(),
+            Some(GrantType::TokenExchange)
+        );
     }
 
     #[test]

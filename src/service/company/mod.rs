@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     auth::tokens::Identity,
-    error::{CompanyResource, Error, Permission},
+    error::{CompanyResource, ContextResource, Error, Permission},
 };
 
 /// Which related resources a document asks for (its `include`).
@@ -77,7 +77,7 @@ pub struct CompanyUsersQuery {
 async fn context(
     db: &impl ConnectionTrait,
     caller: &Identity,
-    resource: CompanyResource,
+    resource: ContextResource,
 ) -> Result<CompanyUser, Error> {
     queries::context(db, caller.customer_id, caller.company_user)
         .await?
@@ -92,10 +92,9 @@ async fn context_for_id(
     caller: &Identity,
     resource: CompanyResource,
 ) -> Result<CompanyUser, Error> {
-    context(db, caller, resource).await.map_err(|err| match err {
-        Error::NoCompanyContext(resource) => Error::NotFound(resource),
-        other => other,
-    })
+    queries::context(db, caller.customer_id, caller.company_user)
+        .await?
+        .ok_or(Error::NotFound(resource))
 }
 
 /// The caller's company user, holding `permission` through one of its roles (read from the
@@ -103,7 +102,7 @@ async fn context_for_id(
 async fn context_with(
     db: &impl ConnectionTrait,
     caller: &Identity,
-    resource: CompanyResource,
+    resource: ContextResource,
     permission: Permission,
 ) -> Result<CompanyUser, Error> {
     let user = context(db, caller, resource).await?;
@@ -149,7 +148,7 @@ pub async fn company_users(
 ) -> Result<FoundPage<CompanyUser>, Error> {
     let db = db.connection();
     let reader =
-        context_with(db, caller, CompanyResource::CompanyUsers, Permission::SeeCompanyUsers)
+        context_with(db, caller, ContextResource::CompanyUsers, Permission::SeeCompanyUsers)
             .await?;
     let (items, total) =
         queries::company_users(db, reader.company_id, &query.filter, query.offset, query.limit)
@@ -169,7 +168,9 @@ pub async fn company_user(
 ) -> Result<FoundOne<CompanyUser>, Error> {
     let db = db.connection();
     const RESOURCE: CompanyResource = CompanyResource::CompanyUsers;
-    let reader = context_with(db, caller, RESOURCE, Permission::SeeCompanyUsers).await?;
+    let reader =
+        context_with(db, caller, ContextResource::CompanyUsers, Permission::SeeCompanyUsers)
+            .await?;
     let uuid = parse_uuid(id).ok_or(Error::NotFound(RESOURCE))?;
     let user = queries::company_user_by_uuid(db, uuid).await?.ok_or(Error::NotFound(RESOURCE))?;
     if user.company_id != reader.company_id {
@@ -184,7 +185,7 @@ pub async fn company_user(
 pub async fn my_company(db: &Reader, caller: &Identity) -> Result<Company, Error> {
     let db = db.connection();
     const RESOURCE: CompanyResource = CompanyResource::Companies;
-    let user = context(db, caller, RESOURCE).await?;
+    let user = context(db, caller, ContextResource::Companies).await?;
     queries::company_by_id(db, user.company_id).await?.ok_or(Error::NotFound(RESOURCE))
 }
 
@@ -208,7 +209,7 @@ pub async fn my_business_units(
     wanted: Wanted,
 ) -> Result<Found<BusinessUnit>, Error> {
     let db = db.connection();
-    let user = context(db, caller, CompanyResource::CompanyBusinessUnits).await?;
+    let user = context(db, caller, ContextResource::CompanyBusinessUnits).await?;
     let items = match user.business_unit_id {
         Some(id) => queries::business_units_by_ids(db, [id]).await?,
         None => Vec::new(),
@@ -244,7 +245,7 @@ pub async fn my_roles(
     wanted: Wanted,
 ) -> Result<Found<Role>, Error> {
     let db = db.connection();
-    let user = context(db, caller, CompanyResource::CompanyRoles).await?;
+    let user = context(db, caller, ContextResource::CompanyRoles).await?;
     let items: Vec<Role> =
         queries::roles_of(db, [user.id]).await?.into_iter().map(|(_, role)| role).collect();
     let primary = Primary { roles: &items, ..Primary::default() };
