@@ -1,14 +1,14 @@
 -- The wrk script of benches/load.rs: one request kind per run, taken from a pool file.
 -- Everything comes from the environment, set by the benchmark:
---   BENCH_SCENARIO  cuat | refresh | mine | login
+--   BENCH_SCENARIO  cuat | refresh | mine | login | token
 --   BENCH_POOL      pool file, one item per line:
 --                     cuat: "<access token> <company-user uuid>"; refresh: "<refresh token>";
---                     mine: "<access token>"; login: "<e-mail>"
+--                     mine: "<access token>"; login, token: "<e-mail>"
 --   BENCH_THREADS   wrk's -t: thread k takes lines k, k + n, k + 2n, ... (no line is shared)
 --   BENCH_ONCE      "1": each line is used once; a thread whose lines run out stops
 --                   (refresh tokens must never be reused: a reuse revokes a whole family)
 --   BENCH_DELAY_MS  optional pause before each request (a paced side load)
---   BENCH_PASSWORD  the password of every customer (login)
+--   BENCH_PASSWORD  the password of every customer (login, token)
 --   BENCH_OUT       where done() writes the figures as one JSON object
 -- Requests are built once in init(); response() is not defined, so wrk does not hand
 -- bodies to Lua (that would cost the load generator CPU the server needs).
@@ -37,6 +37,13 @@ local function jsonapi(extra)
    return headers
 end
 
+-- application/x-www-form-urlencoded: everything but unreserved characters as %XX.
+local function form_escape(s)
+   return (s:gsub("[^%w%-%._~]", function(c)
+      return string.format("%%%02X", string.byte(c))
+   end))
+end
+
 local function build(line)
    if scenario == "cuat" then
       local token, uuid = line:match("^(%S+) (%S+)$")
@@ -53,6 +60,11 @@ local function build(line)
       return wrk.format("POST", "/access-tokens", jsonapi(),
          '{"data":{"type":"access-tokens","attributes":{"username":"' .. line
             .. '","password":"' .. password .. '"}}}')
+   elseif scenario == "token" then
+      return wrk.format("POST", "/token",
+         { ["Content-Type"] = "application/x-www-form-urlencoded" },
+         "grant_type=password&username=" .. form_escape(line)
+            .. "&password=" .. form_escape(password))
    end
    error("unknown BENCH_SCENARIO " .. tostring(scenario))
 end

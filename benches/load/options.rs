@@ -15,7 +15,7 @@ cargo bench --bench load -- [options]
   --connections LIST     wrk connection counts, comma-separated [32,256]
   --db sqlite|postgres|both                                          [both]
   --scenarios LIST       of refresh-tokens, company-user-access-tokens,
-                         company-users-mine, access-tokens, combined,
+                         company-users-mine, access-tokens, token, combined,
                          login-under-attack                            [all]
   --scale                after the normal pass, run a scale pass with
                          --scale-customers customers and --scale-refresh-tokens
@@ -57,16 +57,24 @@ pub enum Scenario {
     CompanyUserAccessTokens,
     CompanyUsersMine,
     AccessTokens,
+    /// The same logins through the OAuth form endpoint (`grant_type=password`).
+    TokenLogins,
 }
 
 impl Scenario {
     /// The order they run in: refresh first, while the refresh-token table is smallest.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::RefreshTokens,
         Self::CompanyUserAccessTokens,
         Self::CompanyUsersMine,
         Self::AccessTokens,
+        Self::TokenLogins,
     ];
+
+    /// Logins: each request is one Argon2 verify, measured against the Argon2 bound.
+    pub fn is_login(self) -> bool {
+        matches!(self, Self::AccessTokens | Self::TokenLogins)
+    }
 
     pub fn lua(self) -> &'static str {
         match self {
@@ -74,6 +82,7 @@ impl Scenario {
             Self::CompanyUserAccessTokens => "cuat",
             Self::CompanyUsersMine => "mine",
             Self::AccessTokens => "login",
+            Self::TokenLogins => "token",
         }
     }
 
@@ -83,6 +92,7 @@ impl Scenario {
             Self::CompanyUserAccessTokens => "POST /company-user-access-tokens",
             Self::CompanyUsersMine => "GET /company-users/mine",
             Self::AccessTokens => "POST /access-tokens",
+            Self::TokenLogins => "POST /token (password)",
         }
     }
 
@@ -92,6 +102,7 @@ impl Scenario {
             Self::CompanyUserAccessTokens => "company-user-access-tokens",
             Self::CompanyUsersMine => "company-users-mine",
             Self::AccessTokens => "access-tokens",
+            Self::TokenLogins => "token",
         }
     }
 
@@ -101,12 +112,13 @@ impl Scenario {
             Self::CompanyUserAccessTokens => "/company-user-access-tokens",
             Self::CompanyUsersMine => "/company-users/mine",
             Self::AccessTokens => "/access-tokens",
+            Self::TokenLogins => "/token",
         }
     }
 
     pub fn expected_status(self) -> u16 {
         match self {
-            Self::CompanyUsersMine => 200,
+            Self::CompanyUsersMine | Self::TokenLogins => 200,
             _ => 201,
         }
     }

@@ -277,10 +277,11 @@ fn targets(runs: &[DbRun], scale: &[ScaleRatio]) -> Vec<Target> {
                 met: r.fraction_of_ceiling.is_some_and(|f| f >= 0.50) && r.errors == 0,
             });
         }
-        for r in find(Scenario::AccessTokens) {
+        for r in find(Scenario::AccessTokens).chain(find(Scenario::TokenLogins)) {
             out.push(Target {
                 target: format!(
-                    "{db}: POST /access-tokens ≥ 85% of the Argon2 bound ({} conns)",
+                    "{db}: {} ≥ 85% of the Argon2 bound ({} conns)",
+                    r.scenario.trim(),
                     r.connections
                 ),
                 measured: format!("{} ({:.1}/s)", pct(r.fraction_of_ceiling), r.requests_per_s),

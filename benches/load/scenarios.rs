@@ -136,6 +136,11 @@ fn probe_request(
         Scenario::AccessTokens => body(
             json!({"data": {"type": "access-tokens", "attributes": {"username": item, "password": PASSWORD}}}),
         ),
+        Scenario::TokenLogins => client.post(format!("{base}{}", scenario.path())).form(&[
+            ("grant_type", "password"),
+            ("username", item),
+            ("password", PASSWORD),
+        ]),
     }
 }
 
@@ -272,7 +277,9 @@ impl RunSetup<'_> {
                     customer_tokens.first().map(|(t, u)| format!("{t} {u}"))
                 }
                 Scenario::CompanyUsersMine => customer_tokens.first().map(|(t, _)| t.clone()),
-                Scenario::AccessTokens => pool_members.first().map(|m| m.email.clone()),
+                Scenario::AccessTokens | Scenario::TokenLogins => {
+                    pool_members.first().map(|m| m.email.clone())
+                }
                 Scenario::RefreshTokens => {
                     let secret = random_secret();
                     let row = refresh_row(&members[0], stored_form(&secret), 1, now, None);
@@ -404,14 +411,11 @@ impl RunSetup<'_> {
             }
             Scenario::CompanyUserAccessTokens => dir.join("cuat.pool"),
             Scenario::CompanyUsersMine => dir.join("mine.pool"),
-            Scenario::AccessTokens => dir.join("login.pool"),
+            Scenario::AccessTokens | Scenario::TokenLogins => dir.join("login.pool"),
         };
         self.runtime.block_on(settle(db));
         let in_db = self.runtime.block_on(count_refresh_tokens(db))?;
-        let argon = match scenario {
-            Scenario::AccessTokens => Some(self.argon.retime()?),
-            _ => None,
-        };
+        let argon = if scenario.is_login() { Some(self.argon.retime()?) } else { None };
         let rss_reset = reset_peak_rss(service.pid());
         let perf_data = target_dir().join("bench").join("perf").join(format!(
             "{}-{}-{tag}.data",
@@ -459,7 +463,7 @@ impl RunSetup<'_> {
             Scenario::CompanyUsersMine => {
                 row.against(CEILING_STATIC, self.ceilings.get(CEILING_STATIC, connections))
             }
-            Scenario::AccessTokens => row,
+            Scenario::AccessTokens | Scenario::TokenLogins => row,
         };
         if let Some(argon) = argon {
             row = row.against_argon2(&argon);
