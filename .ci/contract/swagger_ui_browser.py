@@ -7,35 +7,17 @@ Usage: swagger_ui_browser.py BASE_URL TOKEN SCREENSHOT_PATH
 
 import json
 import sys
-import tempfile
 
-from selenium import webdriver
+from browser import chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 
 SONIA = "ebf4b55a-cab0-5ed0-8fb7-525a3eeedeac"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--window-size=1400,2400",
-]
 
 
 def main(base: str, token: str, screenshot: str) -> None:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="glue-auth-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"), options=options)
+    driver = chromium()
     wait = WebDriverWait(driver, 30)
     try:
         driver.get(f"{base}/docs")
