@@ -30,7 +30,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 PAGE = Path(__file__).resolve().parents[2] / "examples" / "storefront"
 ACME = "72778771-2020-574f-bbaf-05da5889e79e"
 BOB_HOTEL = "c7c148a6-5181-5ac4-b2a7-1bf91242ab12"
-# The service accepts an access token this long after its `exp` (docs/wire-contract.md §2).
+# The service accepts an access token this long after its `exp` (docs/wire-contract.md §2.1).
 LEEWAY_SECONDS = 30
 
 
