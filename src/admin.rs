@@ -18,7 +18,7 @@ use crate::{
     config::Config,
     dataset::{self, DEMO_DATASET, Dataset, LineIndex},
     db,
-    service::directory,
+    service::{directory, password_policy::PasswordPolicy},
 };
 
 #[derive(Debug, Subcommand)]
@@ -218,7 +218,8 @@ async fn connect(config: &Config) -> Result<DatabaseConnection, BoxError> {
 /// Imports a one-row dataset and prints the uuid the row got.
 async fn add_one(config: &Config, data: Dataset, given: Option<Uuid>) -> Result<(), BoxError> {
     let db = connect(config).await?;
-    let summary = dataset::import(&db, &data, &LineIndex::default()).await?;
+    let policy = PasswordPolicy::of(config);
+    let summary = dataset::import(&db, &data, &LineIndex::default(), &policy).await?;
     if let Some(uuid) = given.or_else(|| summary.created.first().copied()) {
         println!("{uuid}");
     }
@@ -277,6 +278,7 @@ pub async fn customer(config: &Config, cmd: CustomerCommand) -> Result<(), BoxEr
                 None
             } else {
                 let pw = read_password()?;
+                PasswordPolicy::of(config).check(pw.expose())?;
                 Some(tokio::task::spawn_blocking(move || password::hash(&pw)).await??)
             };
             let data = Dataset {
@@ -299,6 +301,7 @@ pub async fn customer(config: &Config, cmd: CustomerCommand) -> Result<(), BoxEr
         }
         CustomerCommand::SetPassword { customer } => {
             let pw = read_password()?;
+            PasswordPolicy::of(config).check(pw.expose())?;
             let phc = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
             directory::set_customer_password_hash(&connect(config).await?, &customer, phc).await?;
             println!("password set for {customer}");
@@ -453,7 +456,7 @@ pub async fn load_demo(db: &DatabaseConnection) -> Result<bool, BoxError> {
     if entity::customer::Entity::find().count(db).await? > 0 {
         return Ok(false);
     }
-    dataset::import_text(db, DEMO_DATASET).await?;
+    dataset::import_text(db, DEMO_DATASET, &PasswordPolicy::DEMO_DATASET).await?;
     Ok(true)
 }
 

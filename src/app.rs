@@ -38,6 +38,9 @@ impl App {
         db: DatabaseConnection,
         clock: Arc<Clock>,
     ) -> Result<Self, BoxError> {
+        if config.password_min_length > config.password_max_length {
+            return Err("--password-min-length is greater than --password-max-length".into());
+        }
         let store = TokenStore::open(&db).await?;
         let state = Arc::new(AppState::new(config, Reader::new(db), store, clock)?);
         let acceptor = TcpListener::bind(state.config.listen).into_acceptor().await?;

@@ -129,7 +129,8 @@ async fn dispatch(cli: Cli) -> Result<(), BoxError> {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             let db = db::connect(&config.database_url_or("glue-auth.db"), &config).await?;
-            let s = dataset::import_text(&db, &text).await?;
+            let policy = crate::service::password_policy::PasswordPolicy::of(&config);
+            let s = dataset::import_text(&db, &text, &policy).await?;
             println!(
                 "imported {} customers, {} companies, {} business units, {} addresses, {} roles, {} company users",
                 s.customers, s.companies, s.business_units, s.addresses, s.roles, s.company_users

@@ -117,6 +117,15 @@ pub struct Config {
     #[arg(long, env = "GLUE_AUTH_LOGIN_BLOCK_DURATION", default_value_t = 300, global = true)]
     pub login_block_duration: i64,
 
+    /// The fewest characters a new password may have (docs/wire-contract.md §3.9): in a
+    /// password change or restore, the admin verbs and the import. Length is the only rule.
+    #[arg(long, env = "GLUE_AUTH_PASSWORD_MIN_LENGTH", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=1024), global = true)]
+    pub password_min_length: u64,
+
+    /// The most characters a new password may have.
+    #[arg(long, env = "GLUE_AUTH_PASSWORD_MAX_LENGTH", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=4096), global = true)]
+    pub password_max_length: u64,
+
     /// Password checks one client address may have waiting at once; one more gets 429 with
     /// `Retry-After`. Clients take turns, one check each.
     #[arg(long, env = "GLUE_AUTH_LOGIN_QUEUE_PER_ADDRESS", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..), global = true)]

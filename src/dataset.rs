@@ -22,7 +22,10 @@ use sea_orm::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::auth::password::{self, Password};
+use crate::{
+    auth::password::{self, Password},
+    service::password_policy::PasswordPolicy,
+};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,26 +290,28 @@ impl yaml_rust2::parser::MarkedEventReceiver for LineIndex {
     }
 }
 
-/// Loads `text` into the database in one transaction.
+/// Loads `text` into the database in one transaction; passwords in clear must meet `policy`.
 pub async fn import_text(
     db: &DatabaseConnection,
     text: &str,
+    policy: &PasswordPolicy,
 ) -> Result<ImportSummary, ImportError> {
     let (dataset, lines) = parse(text)?;
-    import(db, &dataset, &lines).await
+    import(db, &dataset, &lines, policy).await
 }
 
-/// Loads a parsed dataset in one transaction.
+/// Loads a parsed dataset in one transaction; passwords in clear must meet `policy`.
 pub async fn import(
     db: &DatabaseConnection,
     dataset: &Dataset,
     lines: &LineIndex,
+    policy: &PasswordPolicy,
 ) -> Result<ImportSummary, ImportError> {
     let txn = db.begin().await.map_err(|e| ImportError::file(e.to_string()))?;
-    let summary =
-        Importer { db: &txn, lines, keys: Keys::default(), summary: ImportSummary::default() }
-            .run(dataset)
-            .await?;
+    let keys = Keys::default();
+    let summary = Importer { db: &txn, lines, keys, summary: ImportSummary::default(), policy }
+        .run(dataset)
+        .await?;
     txn.commit().await.map_err(|e| ImportError::file(e.to_string()))?;
     Ok(summary)
 }
@@ -326,6 +331,7 @@ struct Importer<'a, C> {
     lines: &'a LineIndex,
     keys: Keys,
     summary: ImportSummary,
+    policy: &'a PasswordPolicy,
 }
 
 /// A row's place in the file, for error messages.
@@ -416,10 +422,13 @@ impl<C: ConnectionTrait> Importer<'_, C> {
             (Some(_), Some(_)) => {
                 return Err(self.error(at, "give `password` or `password_hash`, not both"));
             }
-            (Some(pw), None) => Some(
-                password::hash(&Password::new(pw.clone()))
-                    .map_err(|e| self.error(at, format!("cannot hash the password: {e}")))?,
-            ),
+            (Some(pw), None) => {
+                self.policy.check(pw).map_err(|message| self.error(at, message))?;
+                Some(
+                    password::hash(&Password::new(pw.clone()))
+                        .map_err(|e| self.error(at, format!("cannot hash the password: {e}")))?,
+                )
+            }
             (None, Some(phc)) => {
                 if !phc.starts_with("$argon2") {
                     return Err(self.error(at, "`password_hash` is not an Argon2 PHC string"));

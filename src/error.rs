@@ -1,6 +1,8 @@
 //! The one domain error of glue-auth. It names what went wrong in the service's own terms;
 //! `api::errors` is the only place that turns it into an HTTP status and a Glue code.
 
+use std::borrow::Cow;
+
 use sea_orm::DbErr;
 
 /// One violated attribute rule (docs/wire-contract.md §1.4 step 6), rendered as `<attribute> =>
@@ -8,7 +10,7 @@ use sea_orm::DbErr;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     pub attribute: &'static str,
-    pub message: &'static str,
+    pub message: Cow<'static, str>,
 }
 
 impl Violation {
@@ -19,7 +21,12 @@ impl Violation {
     pub const NOT_AN_EMAIL: &'static str = "This value is not a valid email address.";
 
     pub fn new(attribute: &'static str, message: &'static str) -> Self {
-        Self { attribute, message }
+        Self { attribute, message: Cow::Borrowed(message) }
+    }
+
+    /// A violation whose message depends on the configuration (a policy's limits).
+    pub fn owned(attribute: &'static str, message: String) -> Self {
+        Self { attribute, message: Cow::Owned(message) }
     }
 }
 
@@ -95,6 +102,18 @@ pub enum Error {
     /// A customer reference other than the caller's.
     #[error("customer not found")]
     CustomerNotFound,
+    /// A password change for a customer reference other than the caller's.
+    #[error("password change for another customer")]
+    CustomerUnauthorized,
+    /// The new password and its confirmation differ; `attribute` is the one confirmed.
+    #[error("{attribute} and confirmPassword differ")]
+    PasswordsDiffer { attribute: &'static str },
+    /// The current password given with a password change is not the customer's.
+    #[error("the current password is wrong")]
+    WrongPassword,
+    /// The restore key is unknown, used, expired or replaced: one answer for all.
+    #[error("restore key not valid")]
+    RestoreKeyInvalid,
     /// The caller's token carries no usable company user (none, deactivated, or its company
     /// is no longer approved and active), so it cannot read the company's resources.
     #[error("no company context for {0:?}")]

@@ -14,6 +14,7 @@ pub mod company_user;
 pub mod company_user_role;
 pub mod customer;
 pub mod login_attempt;
+pub mod password_restore_key;
 pub mod refresh_token;
 
 pub mod prelude {
@@ -27,5 +28,6 @@ pub mod prelude {
     pub use super::company_user_role::Entity as CompanyUserRole;
     pub use super::customer::Entity as Customer;
     pub use super::login_attempt::Entity as LoginAttempt;
+    pub use super::password_restore_key::Entity as PasswordRestoreKey;
     pub use super::refresh_token::Entity as RefreshToken;
 }

@@ -9,6 +9,7 @@ mod m20261123_000002_revoke_all_by_id;
 mod m20261123_000003_directory_version;
 mod m20261202_000001_login_attempt_pending;
 mod m20261203_000001_customer_profile;
+mod m20261204_000001_password_restore_key;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_directory_version::Migration),
             Box::new(m20261202_000001_login_attempt_pending::Migration),
             Box::new(m20261203_000001_customer_profile::Migration),
+            Box::new(m20261204_000001_password_restore_key::Migration),
         ]
     }
 }

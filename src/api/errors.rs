@@ -95,6 +95,26 @@ pub const CUSTOMER_NOT_FOUND: GlueError = GlueError {
     code: Some("402"),
     detail: Cow::Borrowed("Customer not found."),
 };
+/// A password change for another customer's reference (docs/wire-contract.md §3.9).
+pub const CUSTOMER_UNAUTHORIZED: GlueError =
+    coded(StatusCode::FORBIDDEN, "411", "Unauthorized request.");
+/// The current password of a password change is wrong (Glue's detail has no full stop).
+pub const INVALID_PASSWORD: GlueError = coded(StatusCode::BAD_REQUEST, "408", "Invalid password");
+/// An unknown, used, replaced or expired restore key (docs/wire-contract.md §3.10).
+pub const RESTORE_KEY_INVALID: GlueError =
+    coded(StatusCode::UNPROCESSABLE_ENTITY, "415", "Restore password key is not valid.");
+
+/// A new password and its confirmation differ; `attribute` names the new password.
+pub fn passwords_differ(attribute: &str) -> GlueError {
+    GlueError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: Some("406"),
+        detail: Cow::Owned(format!(
+            "Value in field {attribute} should be identical to value in the confirmPassword field."
+        )),
+    }
+}
+
 pub const PAGINATION_INVALID: GlueError =
     generic(StatusCode::BAD_REQUEST, "Pagination parameters are invalid.");
 
@@ -247,6 +267,10 @@ pub fn glue_errors(err: &Error) -> Vec<GlueError> {
         Error::LoginQueueFull => LOGIN_QUEUE_FULL,
         Error::RefreshFailed => REFRESH_FAILED,
         Error::CustomerNotFound => CUSTOMER_NOT_FOUND,
+        Error::CustomerUnauthorized => CUSTOMER_UNAUTHORIZED,
+        Error::PasswordsDiffer { attribute } => passwords_differ(attribute),
+        Error::WrongPassword => INVALID_PASSWORD,
+        Error::RestoreKeyInvalid => RESTORE_KEY_INVALID,
         Error::NoCompanyContext(resource) => no_context(*resource),
         Error::NotFound(resource) => not_found(*resource),
         Error::CompanyUserOfAnotherCompany => COMPANY_USER_CODES.no_context,

@@ -254,6 +254,18 @@ pub fn both<A, B>(
     }
 }
 
+/// Three attributes read, or every violation of any of them.
+pub fn all_three<A, B, C>(
+    a: Result<A, Violation>,
+    b: Result<B, Violation>,
+    c: Result<C, Violation>,
+) -> Result<(A, B, C), Vec<Violation>> {
+    match (a, b, c) {
+        (Ok(a), Ok(b), Ok(c)) => Ok((a, b, c)),
+        (a, b, c) => Err(a.err().into_iter().chain(b.err()).chain(c.err()).collect()),
+    }
+}
+
 /// The base of every `links` URL: `links.self` without the request's path and query (the
 /// configured public base URL, or `http://` + the request's `Host`).
 pub fn base_url(req: &Request, public_base_url: Option<&str>) -> String {

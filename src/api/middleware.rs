@@ -65,9 +65,11 @@ impl RouteTable {
     }
 
     /// Whether `path/{id}` answers `method` though `path` itself does not (docs/wire-contract.md
-    /// §1.4 step 4: DELETE on a collection without an id).
+    /// §1.4 step 4: DELETE or PATCH on a collection without an id).
     pub fn only_members_accept(&self, path: &str, method: &Method) -> bool {
-        let Some((collection, methods)) = self.lookup(path) else { return false };
+        // The collection may be a route of its own (`/refresh-tokens`) or none at all
+        // (`/customer-password`).
+        let (collection, methods) = self.lookup(path).unwrap_or((path, &[]));
         !methods.contains(method)
             && self.routes.iter().any(|route| {
                 route.methods.contains(method)
@@ -129,7 +131,9 @@ pub async fn handle<E: Endpoint<Output = Response>>(
             Err(refused) => Err(refused),
         };
         let checked = checked.and_then(|()| {
-            if method == Method::DELETE && pipeline.routes.only_members_accept(&path, &method) {
+            if (method == Method::DELETE || method == Method::PATCH)
+                && pipeline.routes.only_members_accept(&path, &method)
+            {
                 Err(RESOURCE_ID_NOT_SPECIFIED)
             } else {
                 Ok(())

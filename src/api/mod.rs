@@ -11,6 +11,7 @@ pub mod company_roles;
 pub mod company_user_access_tokens;
 pub mod company_users;
 pub mod cors;
+pub mod customer_password;
 pub mod customers;
 pub mod document;
 pub mod errors;
@@ -54,6 +55,9 @@ pub enum ApiTags {
     /// The authenticated customer.
     #[oai(rename = "customers")]
     Customers,
+    /// Change a customer's password.
+    #[oai(rename = "customer-password")]
+    CustomerPassword,
     /// The caller's memberships and the company users of the caller's company.
     #[oai(rename = "company-users")]
     CompanyUsers,
@@ -84,6 +88,7 @@ pub type Apis = (
     refresh_tokens::RefreshTokensApi,
     oauth::OAuthApi,
     customers::CustomersApi,
+    customer_password::CustomerPasswordApi,
     CompanyApis,
     jwks::JwksApi,
     health::HealthApi,
@@ -105,6 +110,7 @@ pub fn apis() -> Apis {
         refresh_tokens::RefreshTokensApi,
         oauth::OAuthApi,
         customers::CustomersApi,
+        customer_password::CustomerPasswordApi,
         (
             company_users::CompanyUsersApi,
             companies::CompaniesApi,

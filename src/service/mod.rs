@@ -9,6 +9,7 @@ pub mod directory;
 pub mod health;
 pub mod membership;
 pub mod membership_cache;
+pub mod password_policy;
 mod reader;
 pub mod session_cap;
 pub mod sessions;

@@ -164,6 +164,14 @@ fn an_admin_builds_a_directory_without_sql() {
         None,
     ));
     stdout(&glue_auth(d, &["customer", "set-password", "DE--500"], Some("second-secret\n")));
+    // The password policy holds for the admin verbs too (the password stays as it was).
+    let refused = glue_auth(d, &["customer", "set-password", "DE--500"], Some("too-short\n"));
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("12 characters or more"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     stdout(&glue_auth(d, &["company", "set-status", &company, "pending"], None));
     stdout(&glue_auth(d, &["company-user", "deactivate", &member], None));
     stdout(&glue_auth(d, &["company-user", "set-default", &member], None));

@@ -12,6 +12,7 @@ use glue_auth::auth::{
     keys::KeySet,
     tokens::{Identity, TokenKind, TokenService},
 };
+use glue_auth::service::password_policy::PasswordPolicy;
 
 on_both_databases!(
     every_demo_persona_logs_in_with_its_default_company_user,
@@ -154,7 +155,7 @@ async fn without_a_default_the_oldest_usable_membership_is_carried(db: Db, test:
     let text = format!(
         "company_users:\n  - {{uuid: {older}, customer: DE--4, company: 5a15e950-169f-5ff0-8b88-152d1d1cd76e}}\n  - {{uuid: {newer}, customer: DE--4, company: 62de4ab6-b768-5c21-8835-455d9f341625}}\n"
     );
-    glue_auth::dataset::import_text(&app.db, &text).await.unwrap();
+    glue_auth::dataset::import_text(&app.db, &text, &PasswordPolicy::DEFAULT).await.unwrap();
     let answer = app.login("bill.martin@acme.com", "change123").await;
     assert_eq!(answer.body["data"]["attributes"]["idCompanyUser"], older);
     let (_, refresh) = answer.tokens();

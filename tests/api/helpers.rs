@@ -134,7 +134,12 @@ impl TestApp {
 
     /// Starts the service with the demo dataset loaded.
     pub async fn spawn_demo(db: Db, test: &str) -> Option<Self> {
-        let app = Self::spawn(db, test).await?;
+        Self::spawn_demo_with(db, test, &[]).await
+    }
+
+    /// Starts the service with extra command-line options and the demo dataset loaded.
+    pub async fn spawn_demo_with(db: Db, test: &str, extra: &[&str]) -> Option<Self> {
+        let app = Self::spawn_with(db, test, extra).await?;
         glue_auth::admin::load_demo(&app.db).await.expect("the demo dataset loads");
         Some(app)
     }
@@ -220,6 +225,45 @@ impl Api {
     fn post_request(&self, path: &str, body: &Value, token: Option<&str>) -> RequestBuilder {
         let request = self
             .request(Method::POST, path)
+            .header("content-type", "application/vnd.api+json")
+            .body(body.to_string());
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// `PATCH path` with a JSON:API document (its password attributes registered as
+    /// secrets) and an optional bearer token.
+    pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
+        self.send(self.patch_request(&self.client, path, body, token)).await
+    }
+
+    /// [`Api::patch`] through `client` (say, one bound to another loopback address).
+    pub async fn patch_through(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        body: &Value,
+        token: &str,
+    ) -> Answer {
+        self.send_with(client, self.patch_request(client, path, body, Some(token))).await
+    }
+
+    fn patch_request(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> RequestBuilder {
+        for name in ["password", "newPassword", "confirmPassword", "restorePasswordKey"] {
+            if let Some(secret) = body["data"]["attributes"][name].as_str() {
+                super::secrets::register(secret);
+            }
+        }
+        let request = client
+            .request(Method::PATCH, self.url(path))
             .header("content-type", "application/vnd.api+json")
             .body(body.to_string());
         match token {

@@ -6,12 +6,13 @@ use sea_orm::{
 };
 
 use super::helpers::{Db, TestApp, on_both_databases};
-use glue_auth::dataset;
+use glue_auth::{dataset, service::password_policy::PasswordPolicy};
 
 on_both_databases!(
     the_demo_dataset_loads_with_its_uuids,
     loading_the_demo_twice_reuses_the_data,
     a_file_with_one_bad_row_changes_nothing_and_names_the_line,
+    a_password_outside_the_policy_is_refused_by_its_row,
     an_e_mail_differing_only_in_case_is_refused,
     a_json_dataset_imports_too,
     gender_and_date_of_birth_are_imported_and_checked,
@@ -87,16 +88,28 @@ companies:
 business_units:
   - {key: u1, company: c1, name: Head Office}
 customers:
-  - {reference: DE--1, email: one@example.com, password: secret-one}
+  - {reference: DE--1, email: one@example.com, password: a-secret-of-one}
 company_users:
   - {customer: DE--1, company: c1, business_unit: u1}
   - customer: DE--99
     company: c1
 ";
 
+async fn a_password_outside_the_policy_is_refused_by_its_row(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn(db, test).await else { return };
+    let text = "customers:\n  - {reference: DE--1, email: one@example.com, password: long-enough-one}\n  - {reference: DE--2, email: two@example.com, password: short}\n";
+    let err = dataset::import_text(&app.db, text, &PasswordPolicy::DEFAULT).await.unwrap_err();
+    assert_eq!((err.line, err.location.as_str()), (Some(3), "customers[1]"), "{err}");
+    assert!(err.message.contains("12 characters or more"), "{err}");
+    assert_eq!(counts(&app.db).await, [0; 6], "nothing of the file stays");
+    // The same file under a policy it meets imports.
+    let relaxed = PasswordPolicy { min_chars: 5, max_chars: 128 };
+    assert_eq!(dataset::import_text(&app.db, text, &relaxed).await.unwrap().customers, 2);
+}
+
 async fn a_file_with_one_bad_row_changes_nothing_and_names_the_line(db: Db, test: &str) {
     let Some(app) = TestApp::spawn(db, test).await else { return };
-    let err = dataset::import_text(&app.db, BAD_ROW).await.unwrap_err();
+    let err = dataset::import_text(&app.db, BAD_ROW, &PasswordPolicy::DEFAULT).await.unwrap_err();
     assert_eq!(err.line, Some(9), "{err}");
     assert_eq!(err.location, "company_users[1]");
     assert!(
@@ -106,17 +119,29 @@ async fn a_file_with_one_bad_row_changes_nothing_and_names_the_line(db: Db, test
     assert_eq!(counts(&app.db).await, [0; 6], "nothing of the file stays");
 
     // A type error is named by serde's own line.
-    let err = dataset::import_text(&app.db, "companies:\n  - {name: X, active: maybe}\n")
-        .await
-        .unwrap_err();
+    let err = dataset::import_text(
+        &app.db,
+        "companies:\n  - {name: X, active: maybe}\n",
+        &PasswordPolicy::DEFAULT,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.line, Some(2), "{err}");
-    let err = dataset::import_text(&app.db, "companies:\n  - {name: X, colour: red}\n")
-        .await
-        .unwrap_err();
+    let err = dataset::import_text(
+        &app.db,
+        "companies:\n  - {name: X, colour: red}\n",
+        &PasswordPolicy::DEFAULT,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("unknown field `colour`"), "{err}");
-    let err = dataset::import_text(&app.db, "companies:\n  - {name: X, status: secret}\n")
-        .await
-        .unwrap_err();
+    let err = dataset::import_text(
+        &app.db,
+        "companies:\n  - {name: X, status: secret}\n",
+        &PasswordPolicy::DEFAULT,
+    )
+    .await
+    .unwrap_err();
     assert_eq!((err.line, err.location.as_str()), (Some(2), "companies[0]"), "{err}");
     assert_eq!(counts(&app.db).await, [0; 6]);
 }
@@ -124,7 +149,7 @@ async fn a_file_with_one_bad_row_changes_nothing_and_names_the_line(db: Db, test
 async fn an_e_mail_differing_only_in_case_is_refused(db: Db, test: &str) {
     let Some(app) = TestApp::spawn(db, test).await else { return };
     let text = "customers:\n  - {reference: A-1, email: Same@Example.com}\n  - {reference: A-2, email: same@example.COM}\n";
-    let err = dataset::import_text(&app.db, text).await.unwrap_err();
+    let err = dataset::import_text(&app.db, text, &PasswordPolicy::DEFAULT).await.unwrap_err();
     assert_eq!(err.line, Some(3), "{err}");
     assert!(err.message.contains("already exists"), "{err}");
     assert_eq!(counts(&app.db).await, [0; 6]);
@@ -136,11 +161,12 @@ async fn a_json_dataset_imports_too(db: Db, test: &str) {
   "companies": [{"key": "c", "name": "Json Inc", "status": "pending", "active": true}],
   "roles": [{"key": "r", "company": "c", "name": "Admin", "permissions": ["SeeCompanyUsersPermissionPlugin"]}]
 }"#;
-    let summary = dataset::import_text(&app.db, text).await.unwrap();
+    let summary = dataset::import_text(&app.db, text, &PasswordPolicy::DEFAULT).await.unwrap();
     assert_eq!((summary.companies, summary.roles), (1, 1));
     let err = dataset::import_text(
         &app.db,
         "{\"roles\": [\n {\"company\": \"nope\", \"name\": \"X\"}\n]}",
+        &PasswordPolicy::DEFAULT,
     )
     .await
     .unwrap_err();
@@ -155,11 +181,16 @@ roles:
 company_users:
   - {customer: bill.martin@acme.com, company: 62de4ab6-b768-5c21-8835-455d9f341625, business_unit: ff1c18c9-fb5d-514d-9358-79887ed6d5c6, roles: [auditor], default: true}
 ";
-    let summary = dataset::import_text(&app.db, text).await.unwrap();
+    let summary = dataset::import_text(&app.db, text, &PasswordPolicy::DEFAULT).await.unwrap();
     assert_eq!((summary.roles, summary.company_users, summary.created.len()), (1, 1, 2));
     // Bill is already a member now: a second membership in the same company is refused.
-    let err =
-        dataset::import_text(&app.db, &text.replace("Auditor", "Auditor 2")).await.unwrap_err();
+    let err = dataset::import_text(
+        &app.db,
+        &text.replace("Auditor", "Auditor 2"),
+        &PasswordPolicy::DEFAULT,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.line, Some(4), "{err}");
     assert!(err.message.contains("already exists"), "{err}");
 }
@@ -169,7 +200,7 @@ async fn a_company_user_cannot_have_a_unit_or_role_of_another_company(db: Db, te
     let before = counts(&app.db).await;
     // bu5 (BoB-Hotel's unit) used with Acme.
     let text = "company_users:\n  - {customer: DE--4, company: 62de4ab6-b768-5c21-8835-455d9f341625, business_unit: 8e29e1d1-e4a0-5a6c-a386-5439cc0bf026}\n";
-    let err = dataset::import_text(&app.db, text).await.unwrap_err();
+    let err = dataset::import_text(&app.db, text, &PasswordPolicy::DEFAULT).await.unwrap_err();
     assert!(err.message.contains("belongs to another company"), "{err}");
     assert_eq!(counts(&app.db).await, before);
 }
@@ -202,8 +233,12 @@ async fn migrations_go_down_and_up_again(db: Db, test: &str) {
         !rows.is_empty() && rows.iter().all(|row| row.revoked_at.is_some())
     };
     assert!(!all_revoked().await, "until then, only the number marks them");
-    // The newest migration takes the customer's gender, date of birth and last change away.
+    // The newest migration takes the password restore keys away.
     let schema = SchemaManager::new(&app.db);
+    assert!(schema.has_table("password_restore_key").await.unwrap());
+    migration::Migrator::down(&app.db, Some(1)).await.unwrap();
+    assert!(!schema.has_table("password_restore_key").await.unwrap());
+    // The one before takes the customer's gender, date of birth and last change away.
     for column in ["gender", "date_of_birth", "updated_at"] {
         assert!(schema.has_column("customer", column).await.unwrap(), "{column}");
     }
@@ -254,7 +289,7 @@ async fn migrations_go_down_and_up_again(db: Db, test: &str) {
 async fn gender_and_date_of_birth_are_imported_and_checked(db: Db, test: &str) {
     let Some(app) = TestApp::spawn(db, test).await else { return };
     let text = "customers:\n  - {reference: A-1, email: a@example.com, gender: Female, date_of_birth: 1990-05-17}\n  - {reference: A-2, email: b@example.com}\n";
-    dataset::import_text(&app.db, text).await.unwrap();
+    dataset::import_text(&app.db, text, &PasswordPolicy::DEFAULT).await.unwrap();
     let mut rows = Customer::find().all(&app.db).await.unwrap();
     rows.sort_by(|a, b| a.customer_reference.cmp(&b.customer_reference));
     let profiles: Vec<_> =
@@ -269,7 +304,7 @@ async fn gender_and_date_of_birth_are_imported_and_checked(db: Db, test: &str) {
     ] {
         let text =
             format!("customers:\n  - {{reference: B-0, email: ok@example.com}}\n  - {row}\n");
-        let err = dataset::import_text(&app.db, &text).await.unwrap_err();
+        let err = dataset::import_text(&app.db, &text, &PasswordPolicy::DEFAULT).await.unwrap_err();
         assert_eq!(err.line, Some(3), "{err}");
         assert!(err.message.contains(wrong), "{err}");
         assert_eq!(counts(&app.db).await, before, "nothing of {row} is written");

@@ -16,6 +16,7 @@ mod company_user_access_tokens;
 mod cors;
 mod crash;
 mod customer_auth;
+mod customer_password;
 mod faults;
 mod fuzz;
 mod import;

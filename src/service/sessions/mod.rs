@@ -12,10 +12,15 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+mod passwords;
+
+pub use passwords::PasswordChange;
+
 use super::{
     Reader,
     audit::{Audit, AuditLog},
     membership,
+    password_policy::PasswordPolicy,
     session_cap::SessionCap,
     sql::CachedSql,
     throttle::{self, NotCounted, Outcome},
@@ -58,6 +63,8 @@ pub struct Sessions {
     store: TokenStore,
     /// The sessions each customer keeps.
     session_cap: SessionCap,
+    /// What a new password must be.
+    policy: PasswordPolicy,
 }
 
 impl Sessions {
@@ -90,6 +97,7 @@ impl Sessions {
             session_cap: SessionCap::new(
                 usize::try_from(config.max_sessions_per_customer).unwrap_or(usize::MAX),
             ),
+            policy: PasswordPolicy::of(config),
         })
     }
 
@@ -385,23 +393,9 @@ impl Sessions {
         if blocked {
             return Err(self.blocked(&audit));
         }
-        let counted =
-            match throttle::reserve(&*self.store.counters().await?, &subjects, now, self.throttle)
-                .await?
-            {
-                Ok(counted) => counted,
-                Err(NotCounted::Blocked) => return Err(self.blocked(&audit)),
-                Err(NotCounted::Busy) => return Err(Error::LoginsWaitingFromClient),
-            };
-        let attempt = Attempt { sessions: self, counted: Some(counted), now };
         let stored = found.as_ref().and_then(|c| c.password_hash.clone());
-        let matches = match ticket.check(password, stored).await {
-            Ok(matches) => matches,
-            Err(refused) => {
-                attempt.settle(Outcome::NotChecked).await?;
-                return Err(queue_error(refused, &audit));
-            }
-        };
+        let (matches, attempt) =
+            self.counted_check(ticket, &subjects, password, stored, now, &audit).await?;
         match found {
             Some(customer) if matches && customer.is_active => {
                 attempt.settle(Outcome::Succeeded { email: &email_subject }).await?;
@@ -434,6 +428,36 @@ impl Sessions {
                     );
                 });
                 Err(Error::AuthenticationFailed)
+            }
+        }
+    }
+
+    /// Counts an attempt against `subjects` (login blocking, `throttle`) and checks
+    /// `password` against `stored` in `ticket`'s turn: whether it matches, and the attempt,
+    /// for the caller to settle with the outcome.
+    async fn counted_check(
+        &self,
+        ticket: password::Ticket,
+        subjects: &[String],
+        password: Password,
+        stored: Option<String>,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<(bool, Attempt<'_>), Error> {
+        let counted =
+            match throttle::reserve(&*self.store.counters().await?, subjects, now, self.throttle)
+                .await?
+            {
+                Ok(counted) => counted,
+                Err(NotCounted::Blocked) => return Err(self.blocked(audit)),
+                Err(NotCounted::Busy) => return Err(Error::LoginsWaitingFromClient),
+            };
+        let attempt = Attempt { sessions: self, counted: Some(counted), now };
+        match ticket.check(password, stored).await {
+            Ok(matches) => Ok((matches, attempt)),
+            Err(refused) => {
+                attempt.settle(Outcome::NotChecked).await?;
+                Err(queue_error(refused, audit))
             }
         }
     }
@@ -573,29 +597,9 @@ impl Sessions {
     pub async fn revoke_all(&self, customer_id: i32) -> Result<(), Error> {
         let writer = self.store.writer().await?;
         let txn = writer.begin().await?;
-        if writer.get_database_backend() == DbBackend::Postgres {
-            customer::Entity::find_by_id(customer_id)
-                .select_only()
-                .column(customer::Column::Id)
-                .lock_exclusive()
-                .into_tuple::<i32>()
-                .one(&txn)
-                .await?;
-        }
-        let highest = Query::select()
-            .expr(Expr::col(refresh_token::Column::Id).max())
-            .from(refresh_token::Entity)
-            .to_owned();
-        let revoked = customer::Entity::update_many()
-            .col_expr(
-                customer::Column::RevokedRefreshTokensThrough,
-                Expr::SubQuery(None, Box::new(highest.into())),
-            )
-            .filter(customer::Column::Id.eq(customer_id))
-            .exec(&txn)
-            .await?;
+        let revoked = revoke_all_in(&txn, customer_id).await?;
         txn.commit().await?;
-        tracing::info!(target: "glue_auth::audit", event = "revoke_all", customers = revoked.rows_affected, "refresh tokens revoked");
+        tracing::info!(target: "glue_auth::audit", event = "revoke_all", customers = revoked, "refresh tokens revoked");
         Ok(())
     }
 
@@ -629,6 +633,33 @@ impl Sessions {
         );
         Ok(issued)
     }
+}
+
+/// [`Sessions::revoke_all`] inside the writer's transaction `txn`: locks the customer's row
+/// (PostgreSQL) and marks every token issued so far as revoked; how many customers it marked.
+async fn revoke_all_in(txn: &impl ConnectionTrait, customer_id: i32) -> Result<u64, DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        customer::Entity::find_by_id(customer_id)
+            .select_only()
+            .column(customer::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<i32>()
+            .one(txn)
+            .await?;
+    }
+    let highest = Query::select()
+        .expr(Expr::col(refresh_token::Column::Id).max())
+        .from(refresh_token::Entity)
+        .to_owned();
+    let revoked = customer::Entity::update_many()
+        .col_expr(
+            customer::Column::RevokedRefreshTokensThrough,
+            Expr::SubQuery(None, Box::new(highest.into())),
+        )
+        .filter(customer::Column::Id.eq(customer_id))
+        .exec(txn)
+        .await?;
+    Ok(revoked.rows_affected)
 }
 
 /// What a purge deleted.
