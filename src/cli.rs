@@ -113,8 +113,13 @@ async fn dispatch(cli: Cli) -> Result<(), BoxError> {
             }
             let db = db::connect(&config.database_url_or("demo.db"), &config).await?;
             let loaded = admin::load_demo(&db).await?;
+            let outbox = config.smtp_url.is_none().then(|| config.data_dir.join("outbox"));
             let app = app::App::build(config, db).await?;
             print!("{}", admin::demo_banner(app.local_addr(), loaded)?);
+            if let Some(outbox) = outbox {
+                println!("Password-restore mail (POST /customer-forgotten-password) is written to");
+                println!("  {}/", outbox.display());
+            }
             app.run(app::shutdown_signal()).await?;
         }
         Command::Migrate => {

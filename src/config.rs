@@ -126,6 +126,45 @@ pub struct Config {
     #[arg(long, env = "GLUE_AUTH_PASSWORD_MAX_LENGTH", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=4096), global = true)]
     pub password_max_length: u64,
 
+    /// The SMTP server that delivers password-restore mail, e.g.
+    /// `smtp://user:secret@mail.example:587?tls=required` (STARTTLS),
+    /// `smtps://user:secret@mail.example` (TLS) or `smtp://127.0.0.1:25` (plain). Without
+    /// it, each message is written as an `.eml` file into `<data-dir>/outbox/`.
+    #[arg(long, env = "GLUE_AUTH_SMTP_URL", global = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of the service's mail.
+    #[arg(
+        long,
+        env = "GLUE_AUTH_MAIL_FROM",
+        default_value = "Shop <no-reply@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// The link a password-restore mail carries: `{key}` is replaced by the restore key,
+    /// which the shop's page sends to `PATCH /customer-restore-password`.
+    #[arg(
+        long,
+        env = "GLUE_AUTH_PASSWORD_RESET_URL",
+        default_value = "http://localhost:8000/password/restore/{key}",
+        global = true
+    )]
+    pub password_reset_url: String,
+
+    /// Seconds a restore key works; a new one replaces the old at once.
+    #[arg(long, env = "GLUE_AUTH_PASSWORD_RESET_TTL", default_value_t = 3_600, value_parser = clap::value_parser!(i64).range(60..), global = true)]
+    pub password_reset_ttl: i64,
+
+    /// `POST /customer-forgotten-password` requests per e-mail and per client address within
+    /// `--password-reset-window`; more get 429 until the window has passed.
+    #[arg(long, env = "GLUE_AUTH_PASSWORD_RESET_REQUESTS", default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..), global = true)]
+    pub password_reset_requests: i32,
+
+    /// Seconds within which password-reset requests are counted.
+    #[arg(long, env = "GLUE_AUTH_PASSWORD_RESET_WINDOW", default_value_t = 3_600, value_parser = clap::value_parser!(i64).range(1..), global = true)]
+    pub password_reset_window: i64,
+
     /// Password checks one client address may have waiting at once; one more gets 429 with
     /// `Retry-After`. Clients take turns, one check each.
     #[arg(long, env = "GLUE_AUTH_LOGIN_QUEUE_PER_ADDRESS", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..), global = true)]

@@ -114,6 +114,9 @@ pub enum Error {
     /// The restore key is unknown, used, expired or replaced: one answer for all.
     #[error("restore key not valid")]
     RestoreKeyInvalid,
+    /// Too many password-reset requests for the e-mail or from the client address.
+    #[error("too many password-reset requests")]
+    ResetRequestsLimited,
     /// The caller's token carries no usable company user (none, deactivated, or its company
     /// is no longer approved and active), so it cannot read the company's resources.
     #[error("no company context for {0:?}")]

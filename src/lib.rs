@@ -25,6 +25,7 @@ pub mod db;
 pub mod error;
 pub mod generations;
 pub mod listener;
+pub mod mail;
 pub mod service;
 pub mod telemetry;
 

@@ -104,6 +104,12 @@ pub const INVALID_PASSWORD: GlueError = coded(StatusCode::BAD_REQUEST, "408", "I
 pub const RESTORE_KEY_INVALID: GlueError =
     coded(StatusCode::UNPROCESSABLE_ENTITY, "415", "Restore password key is not valid.");
 
+/// Too many password-reset requests for one e-mail or from one address.
+pub const RESET_REQUESTS_LIMITED: GlueError = generic(
+    StatusCode::TOO_MANY_REQUESTS,
+    "Too many password reset requests. Please wait and try again later.",
+);
+
 /// A new password and its confirmation differ; `attribute` names the new password.
 pub fn passwords_differ(attribute: &str) -> GlueError {
     GlueError {
@@ -271,6 +277,7 @@ pub fn glue_errors(err: &Error) -> Vec<GlueError> {
         Error::PasswordsDiffer { attribute } => passwords_differ(attribute),
         Error::WrongPassword => INVALID_PASSWORD,
         Error::RestoreKeyInvalid => RESTORE_KEY_INVALID,
+        Error::ResetRequestsLimited => RESET_REQUESTS_LIMITED,
         Error::NoCompanyContext(resource) => no_context(*resource),
         Error::NotFound(resource) => not_found(*resource),
         Error::CompanyUserOfAnotherCompany => COMPANY_USER_CODES.no_context,

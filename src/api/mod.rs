@@ -55,7 +55,7 @@ pub enum ApiTags {
     /// The authenticated customer.
     #[oai(rename = "customers")]
     Customers,
-    /// Change a customer's password.
+    /// Change a customer's password, or restore a forgotten one by mail.
     #[oai(rename = "customer-password")]
     CustomerPassword,
     /// The caller's memberships and the company users of the caller's company.

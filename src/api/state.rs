@@ -8,6 +8,7 @@ use crate::{
     clock::Clock,
     config::Config,
     error::BoxError,
+    mail::Mailer,
     service::{
         Reader, membership_cache::MembershipCache, sessions::Sessions, token_store::TokenStore,
     },
@@ -34,7 +35,8 @@ impl AppState {
         clock: Arc<Clock>,
     ) -> Result<Self, BoxError> {
         let keys = KeySet::load(&config.signing_keys, &config.data_dir)?;
-        let sessions = Sessions::new(&config, keys, clock, store)?;
+        let mailer = Mailer::start(&config)?;
+        let sessions = Sessions::new(&config, keys, clock, store, mailer)?;
         let memberships = Arc::new(MembershipCache::new(
             config.membership_cache,
             Duration::from_millis(config.membership_cache_max_age_ms),

@@ -7,6 +7,7 @@ mod contract;
 mod helpers;
 mod postgres;
 mod secrets;
+mod smtp;
 
 mod attack;
 mod bad_input;
@@ -24,4 +25,5 @@ mod instances;
 mod limits;
 mod oauth;
 mod openapi;
+mod password_restore;
 mod pipeline;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 mod passwords;
 
-pub use passwords::PasswordChange;
+pub use passwords::{PasswordChange, PasswordRestore};
 
 use super::{
     Reader,
@@ -38,6 +38,7 @@ use crate::{
     clock::Clock,
     config::Config,
     error::Error,
+    mail::Mailer,
 };
 
 /// What issuing a session needs, built once at start-up.
@@ -65,17 +66,20 @@ pub struct Sessions {
     session_cap: SessionCap,
     /// What a new password must be.
     policy: PasswordPolicy,
+    /// How restore keys are made and mailed.
+    restores: passwords::Restores,
 }
 
 impl Sessions {
-    /// The sessions of `config`, signed with `keys`, timed by `clock`, written to `store`;
-    /// starts the password-checking threads.
+    /// The sessions of `config`, signed with `keys`, timed by `clock`, written to `store`,
+    /// mailing through `mailer`; starts the password-checking threads.
     pub fn new(
         config: &Config,
         keys: KeySet,
         clock: Arc<Clock>,
         store: TokenStore,
-    ) -> Result<Self, std::io::Error> {
+        mailer: Mailer,
+    ) -> Result<Self, crate::error::BoxError> {
         let audit = AuditLog::new(keys.signing_key().derived_secret(), AUDIT_REPEAT_INTERVAL);
         let tokens =
             TokenService::new(keys, &config.issuer, &config.audience, config.access_token_ttl)
@@ -98,6 +102,7 @@ impl Sessions {
                 usize::try_from(config.max_sessions_per_customer).unwrap_or(usize::MAX),
             ),
             policy: PasswordPolicy::of(config),
+            restores: passwords::Restores::new(config, mailer)?,
         })
     }
 
