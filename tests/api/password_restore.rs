@@ -20,6 +20,8 @@ on_both_databases!(
     restore_refusals_are_glue_s_and_change_nothing,
     requests_are_limited_per_e_mail_and_address_even_all_at_once,
     mail_goes_out_through_a_real_smtp_server_and_is_retried,
+    of_restores_sent_at_once_with_one_key_one_succeeds,
+    a_mail_server_that_never_answers_holds_no_answer_up,
 );
 
 const NEW: &str = "a long new passphrase";
@@ -291,4 +293,50 @@ async fn mail_goes_out_through_a_real_smtp_server_and_is_retried(db: Db, test: &
     assert_eq!(app.login("anne.boleyn@acme.com", NEW).await.status, 201);
     let log = super::secrets::lines();
     assert!(!log.iter().any(|l| l.contains(&key)), "the key is never logged");
+}
+
+async fn of_restores_sent_at_once_with_one_key_one_succeeds(db: Db, test: &str) {
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let answer = app.post("/customer-forgotten-password", &forgotten("karl@acme.com"), None).await;
+    assert_eq!(answer.status, 204);
+    let (_, key) = key_in(&wait_for_outbox(&app, 1).await[0], LINK);
+    let restores = (0..10).map(|n| {
+        let (api, key) = (Api::clone(&app), key.clone());
+        tokio::spawn(async move {
+            let password = format!("passphrase number {n:02}");
+            let answer = api
+                .patch("/customer-restore-password/x", &restore(&key, &password, &password), None)
+                .await;
+            (answer.status, password)
+        })
+    });
+    let mut won = Vec::new();
+    for restore in restores.collect::<Vec<_>>() {
+        let (status, password) = restore.await.unwrap();
+        match status {
+            204 => won.push(password),
+            422 => {}
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "one restore wins: {won:?}");
+    assert_eq!(app.login("karl@acme.com", &won[0]).await.status, 201);
+}
+
+async fn a_mail_server_that_never_answers_holds_no_answer_up(db: Db, test: &str) {
+    // A listener that never accepts: connections wait in its backlog, no greeting comes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("smtp://{}", silent.local_addr().unwrap());
+    let Some(app) = TestApp::spawn_demo_with(db, test, &["--smtp-url", &url]).await else {
+        return;
+    };
+    for email in ["karl@acme.com", "nobody@acme.com"] {
+        let body = forgotten(email);
+        let sent = app.post("/customer-forgotten-password", &body, None);
+        let answer = tokio::time::timeout(Duration::from_secs(10), sent)
+            .await
+            .expect("answered while the mail server is silent");
+        assert_eq!(answer.status, 204, "{email}");
+    }
+    drop(silent);
 }

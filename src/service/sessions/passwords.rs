@@ -138,7 +138,7 @@ impl Sessions {
         }
         attempt.settle(Outcome::Succeeded { email: &email_subject }).await?;
         let phc = hash(new_password).await?;
-        self.set_password(customer.id, phc).await?;
+        self.set_password(customer.id, phc, None).await?;
         tracing::info!(
             target: "glue_auth::audit",
             event = "password_changed",
@@ -225,27 +225,10 @@ impl Sessions {
             return Err(Error::RestoreKeyInvalid);
         }
         let phc = hash(new_password).await?;
-        let writer = self.store.writer().await?;
-        let txn = writer.begin().await?;
-        let spent = password_restore_key::Entity::delete_many()
-            .filter(password_restore_key::Column::KeyHash.eq(&stored))
-            .filter(password_restore_key::Column::ExpiresAt.gt(now))
-            .exec(&txn)
-            .await?;
-        if spent.rows_affected != 1 {
+        if !self.set_password(key.customer_id, phc, Some(&stored)).await? {
             // Spent or replaced since it was read.
             return Err(Error::RestoreKeyInvalid);
         }
-        revoke_all_in(&txn, key.customer_id).await?;
-        customer::Entity::update(customer::ActiveModel {
-            id: Set(key.customer_id),
-            password_hash: Set(Some(phc)),
-            updated_at: Set(self.clock.now()),
-            ..Default::default()
-        })
-        .exec(&txn)
-        .await?;
-        txn.commit().await?;
         tracing::info!(
             target: "glue_auth::audit",
             event = "password_restored",
@@ -267,13 +250,33 @@ impl Sessions {
         if violations.is_empty() { Ok(()) } else { Err(Error::Validation(violations)) }
     }
 
-    /// Stores `phc` as the password of `customer_id`, spends its restore key and revokes
-    /// all its refresh tokens, in one transaction of the writer.
-    async fn set_password(&self, customer_id: i32, phc: String) -> Result<(), Error> {
+    /// Stores `phc` as the password of `customer_id` and revokes all its refresh tokens, in
+    /// one transaction of the writer, and spends its restore key: with `key` (a stored
+    /// form), only if that key is still the customer's and unexpired, else nothing is
+    /// changed and the answer is `false`. The customer's row is locked first (on
+    /// PostgreSQL, `revoke_all_in`), so a change and a restore of one customer cannot
+    /// deadlock.
+    async fn set_password(
+        &self,
+        customer_id: i32,
+        phc: String,
+        key: Option<&str>,
+    ) -> Result<bool, Error> {
         let writer = self.store.writer().await?;
         let txn = writer.begin().await?;
-        // The row lock first on PostgreSQL (`revoke_all_in`), then the changes.
         revoke_all_in(&txn, customer_id).await?;
+        let mut spend = password_restore_key::Entity::delete_many()
+            .filter(password_restore_key::Column::CustomerId.eq(customer_id));
+        if let Some(key) = key {
+            spend = spend
+                .filter(password_restore_key::Column::KeyHash.eq(key))
+                .filter(password_restore_key::Column::ExpiresAt.gt(self.clock.now()));
+        }
+        let spent = spend.exec(&txn).await?;
+        if key.is_some() && spent.rows_affected != 1 {
+            // Dropping the transaction rolls the revocation back.
+            return Ok(false);
+        }
         customer::Entity::update(customer::ActiveModel {
             id: Set(customer_id),
             password_hash: Set(Some(phc)),
@@ -282,12 +285,8 @@ impl Sessions {
         })
         .exec(&txn)
         .await?;
-        password_restore_key::Entity::delete_many()
-            .filter(password_restore_key::Column::CustomerId.eq(customer_id))
-            .exec(&txn)
-            .await?;
         txn.commit().await?;
-        Ok(())
+        Ok(true)
     }
 }
 
