@@ -78,12 +78,7 @@ async fn every_refusal_is_glue_s_and_changes_nothing(db: Db, test: &str) {
     let only_new = document("customer-password", json!({"newPassword": NEW}));
     let answer = app.patch(path, &only_new, Some(&access)).await;
     assert_eq!(answer.status, 422, "{}", answer.body);
-    let details: Vec<&str> = answer.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["detail"].as_str().unwrap())
-        .collect();
+    let details = answer.details();
     assert_eq!(
         details,
         ["password => This field is missing.", "confirmPassword => This field is missing."]

@@ -467,6 +467,12 @@ impl Answer {
         )
     }
 
+    /// The `detail` of each error of a JSON:API error answer, in order.
+    pub fn details(&self) -> Vec<&str> {
+        let errors = self.body["errors"].as_array().map(Vec::as_slice).unwrap_or_default();
+        errors.iter().filter_map(|e| e["detail"].as_str()).collect()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }

@@ -195,12 +195,7 @@ async fn restore_refusals_are_glue_s_and_change_nothing(db: Db, test: &str) {
     answer.assert_error(422, Some("901"), "restorePasswordKey => This value should not be blank.");
     let answer = app.patch(path, &restore(&key, "short", "short"), None).await;
     assert_eq!(answer.status, 422, "{}", answer.body);
-    let details: Vec<&str> = answer.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["detail"].as_str().unwrap())
-        .collect();
+    let details = answer.details();
     let short = "This value is too short. It should have 12 characters or more.";
     assert_eq!(details, [format!("password => {short}"), format!("confirmPassword => {short}")]);
     app.patch(path, &restore(&key, NEW, "another long passphrase"), None).await.assert_error(
