@@ -115,11 +115,16 @@ async fn dispatch(cli: Cli) -> Result<(), BoxError> {
             let loaded = admin::load_demo(&db).await?;
             let outbox = config.smtp_url.is_none().then(|| config.data_dir.join("outbox"));
             let app = app::App::build(config, db).await?;
-            print!("{}", admin::demo_banner(app.local_addr(), loaded)?);
+            let mut banner = admin::demo_banner(app.local_addr(), loaded)?;
             if let Some(outbox) = outbox {
-                println!("Password-restore mail (POST /customer-forgotten-password) is written to");
-                println!("  {}/", outbox.display());
+                banner.push_str(&format!(
+                    "Password-restore mail (POST /customer-forgotten-password) is written to\n  {}/\n",
+                    outbox.display()
+                ));
             }
+            // One write, and a closed stdout (`glue-auth demo | head`) does not stop the
+            // service.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
             app.run(app::shutdown_signal()).await?;
         }
         Command::Migrate => {
