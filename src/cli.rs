@@ -151,7 +151,7 @@ async fn dispatch(cli: Cli) -> Result<(), BoxError> {
             let now = crate::clock::now();
             let purged = crate::service::sessions::purge_expired(&db, now).await?;
             println!("purged {purged} expired refresh tokens");
-            let policy = crate::service::throttle::Policy::of(&config);
+            let policy = crate::service::throttle::Policy::for_purge(&config);
             let counters = crate::service::throttle::purge(&db, now, policy).await?;
             println!("purged {counters} spent login counters");
         }

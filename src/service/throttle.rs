@@ -31,6 +31,15 @@ impl Policy {
             block: config.login_block_duration,
         }
     }
+
+    /// What a [`purge`] must keep: the counters live as long as the longest window of any
+    /// of their kinds, logins or password-reset requests (docs/wire-contract.md §3.10).
+    pub fn for_purge(config: &crate::config::Config) -> Self {
+        Self {
+            window: Ord::max(config.login_block_window, config.password_reset_window),
+            ..Self::of(config)
+        }
+    }
 }
 
 /// `?` placeholders in the dialect of `backend` (PostgreSQL numbers them).

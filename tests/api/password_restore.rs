@@ -22,6 +22,7 @@ on_both_databases!(
     mail_goes_out_through_a_real_smtp_server_and_is_retried,
     of_restores_sent_at_once_with_one_key_one_succeeds,
     a_mail_server_that_never_answers_holds_no_answer_up,
+    a_purge_keeps_the_request_counts_for_their_whole_window,
 );
 
 const NEW: &str = "a long new passphrase";
@@ -334,4 +335,20 @@ async fn a_mail_server_that_never_answers_holds_no_answer_up(db: Db, test: &str)
         assert_eq!(answer.status, 204, "{email}");
     }
     drop(silent);
+}
+
+async fn a_purge_keeps_the_request_counts_for_their_whole_window(db: Db, test: &str) {
+    use glue_auth::service::throttle::{Policy, purge};
+    let Some(app) = TestApp::spawn_demo(db, test).await else { return };
+    let body = forgotten("donald@acme.com");
+    let ask = || app.post("/customer-forgotten-password", &body, None);
+    for _ in 0..4 {
+        assert_eq!(ask().await.status, 204);
+    }
+    // Past the login window (600 s), within the reset window (3600 s): a purge keeps them.
+    app.clock.advance(700);
+    let config = super::helpers::config(app.data_dir.path(), &app.database_url, &[]);
+    purge(&app.db, app.clock.now(), Policy::for_purge(&config)).await.unwrap();
+    assert_eq!(ask().await.status, 204, "the fifth");
+    assert_eq!(ask().await.status, 429, "the sixth within the hour");
 }

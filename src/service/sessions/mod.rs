@@ -53,6 +53,8 @@ pub struct Sessions {
     /// The client id recorded with refresh tokens (the tokens' audience).
     client_id: String,
     throttle: throttle::Policy,
+    /// What a purge of the counters keeps (`throttle::Policy::for_purge`).
+    purge: throttle::Policy,
     /// How audit lines name a login's client and e-mail, and how often they repeat.
     audit: AuditLog,
     /// Password checks, one per CPU at once, in turns per client: Argon2id takes ~19 MiB and
@@ -95,6 +97,7 @@ impl Sessions {
             refresh_reuse_grace: i64::try_from(config.refresh_reuse_grace).unwrap_or(i64::MAX),
             client_id: config.audience.clone(),
             throttle: throttle::Policy::of(config),
+            purge: throttle::Policy::for_purge(config),
             audit,
             passwords: password::Checker::start(crate::config::cpus(), limits)?,
             store,
@@ -680,8 +683,7 @@ impl Sessions {
     pub async fn purge(&self) -> Result<Purged, Error> {
         let now = self.clock.now();
         let refresh_tokens = purge_expired(&*self.store.writer().await?, now).await?;
-        let login_counters =
-            throttle::purge(&*self.store.writer().await?, now, self.throttle).await?;
+        let login_counters = throttle::purge(&*self.store.writer().await?, now, self.purge).await?;
         Ok(Purged { refresh_tokens, login_counters })
     }
 }
