@@ -70,6 +70,7 @@ impl App {
         if self.state.config.purge_interval > 0 {
             tokio::spawn(purge_periodically(self.state.clone()));
         }
+        tokio::spawn(watch_legacy_hashes(self.state.clone()));
         if self.state.memberships.enabled() {
             let cache = Arc::downgrade(&self.state.memberships);
             tokio::spawn(membership_cache::poll_while_used(cache, self.state.db.clone()));
@@ -107,6 +108,20 @@ pub async fn shutdown_signal() {
 }
 
 /// Deletes expired refresh tokens and spent login counters every `purge_interval` seconds.
+/// Looks for bcrypt password hashes (imported from Spryker) at start-up and every minute, so
+/// that every login costs the same while any remain (`auth::password::check`): an import
+/// may run beside the service.
+async fn watch_legacy_hashes(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match crate::service::sessions::legacy_hash_cost(&state.db).await {
+            Ok(highest) => state.sessions.legacy_hashes_found(highest),
+            Err(e) => tracing::warn!(error = %e, "looking for bcrypt password hashes failed"),
+        }
+    }
+}
+
 async fn purge_periodically(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(state.config.purge_interval));
     loop {

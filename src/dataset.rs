@@ -73,7 +73,8 @@ pub struct CustomerRow {
     /// A password in clear (hashed on import): for demo and test data.
     #[serde(default)]
     pub password: Option<String>,
-    /// An Argon2id PHC string, for data moved from elsewhere.
+    /// A hash, for data moved from elsewhere: an Argon2id PHC string, or a bcrypt hash as
+    /// Spryker stores them (`$2y$…`), which the customer's next login replaces with Argon2id.
     #[serde(default)]
     pub password_hash: Option<String>,
     /// `Male` or `Female` (Spryker's values); absent when unknown.
@@ -430,8 +431,12 @@ impl<C: ConnectionTrait> Importer<'_, C> {
                 )
             }
             (None, Some(phc)) => {
-                if !phc.starts_with("$argon2") {
-                    return Err(self.error(at, "`password_hash` is not an Argon2 PHC string"));
+                let bcrypt = password::bcrypt_cost(phc).is_some();
+                if !(phc.starts_with("$argon2") || bcrypt) {
+                    return Err(self.error(
+                        at,
+                        "`password_hash` is neither an Argon2 PHC string nor a bcrypt hash",
+                    ));
                 }
                 Some(phc.clone())
             }

@@ -1,4 +1,5 @@
-//! Passwords: Argon2id with OWASP's parameters (m = 19456 KiB, t = 2, p = 1), PHC strings.
+//! Passwords: Argon2id with OWASP's parameters (m = 19456 KiB, t = 2, p = 1), PHC strings;
+//! Spryker's bcrypt hashes are verified as Symfony makes them, until a login replaces them.
 //! Hashing costs ~20 ms of CPU: login checks run on a [`Checker`]'s threads, other async
 //! callers go through `spawn_blocking`.
 
@@ -56,9 +57,65 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
 /// (a [`Checker`]), so the pool holds that many.
 static MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
 
-/// Checks `password` against a stored PHC string; with `None` it spends the same time on a
-/// dummy hash and fails.
+/// Whether `stored` is a bcrypt hash (`$2a$`, `$2b$`, `$2y$`: Spryker's, from Symfony's
+/// `NativePasswordHasher`) rather than an Argon2 PHC string.
+pub fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|prefix| stored.starts_with(prefix))
+}
+
+/// The cost of a bcrypt hash, or `None` if it is not one.
+pub fn bcrypt_cost(stored: &str) -> Option<u32> {
+    if !is_bcrypt(stored) {
+        return None;
+    }
+    stored.parse::<bcrypt::HashParts>().ok().map(|parts| parts.get_cost())
+}
+
+/// What Symfony's `NativePasswordHasher` hands bcrypt: the password itself, or for one
+/// longer than 72 bytes or holding a NUL (which bcrypt would cut), base64(sha512) of it.
+fn bcrypt_input(password: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    if password.len() > 72 || password.contains('\0') {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, password.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(digest.as_ref()).into_bytes()
+    } else {
+        password.as_bytes().to_vec()
+    }
+}
+
+/// A bcrypt of nothing anyone knows at `cost`: the time a bcrypt check takes.
+fn bcrypt_dummy(cost: u32) {
+    let _ = bcrypt::hash_with_salt(b"glue-auth dummy password", cost.clamp(4, 31), [7; 16]);
+}
+
+/// Checks `password` against a stored hash (Argon2 PHC string or Spryker's bcrypt); with
+/// `None` it spends the same time on a dummy hash and fails.
 pub fn verify(password: &Password, stored: Option<&str>) -> bool {
+    check(password, stored, 0)
+}
+
+/// [`verify`], spending the same time whatever `stored` is, as long as the customers may
+/// still have bcrypt hashes of cost `legacy_cost` or less (0: none): a bcrypt check also
+/// spends an Argon2 one, and any other check a bcrypt one of `legacy_cost`. So the time of a
+/// login tells nobody whether an e-mail is known, nor whether its hash is still bcrypt
+/// (docs/security.md).
+pub fn check(password: &Password, stored: Option<&str>, legacy_cost: u32) -> bool {
+    if let Some(phc) = stored.filter(|phc| is_bcrypt(phc)) {
+        if legacy_cost > 0 {
+            argon2_check(password, None);
+        }
+        let input = bcrypt_input(password.expose());
+        return !password.expose().is_empty() && bcrypt::verify(input, phc).unwrap_or(false);
+    }
+    let matches = argon2_check(password, stored);
+    if legacy_cost > 0 {
+        bcrypt_dummy(legacy_cost);
+    }
+    matches
+}
+
+/// Checks `password` against an Argon2 PHC string, or the dummy hash for `None`.
+fn argon2_check(password: &Password, stored: Option<&str>) -> bool {
     let (phc, known) = match stored {
         Some(phc) => (phc, true),
         None => (DUMMY_HASH.as_str(), false),
@@ -119,6 +176,8 @@ struct Shared {
     queues: Mutex<Queues>,
     ready: Condvar,
     limits: QueueLimits,
+    /// The highest bcrypt cost the customers' hashes may have (0: none): see [`check`].
+    legacy_cost: std::sync::atomic::AtomicU32,
     /// Checks skipped because their caller had gone (for the tests).
     #[cfg(test)]
     skipped: std::sync::atomic::AtomicUsize,
@@ -241,6 +300,7 @@ impl Checker {
             queues: Mutex::new(Queues::default()),
             ready: Condvar::new(),
             limits,
+            legacy_cost: std::sync::atomic::AtomicU32::new(0),
             #[cfg(test)]
             skipped: std::sync::atomic::AtomicUsize::new(0),
         });
@@ -251,6 +311,18 @@ impl Checker {
                 .spawn(move || shared.work())?;
         }
         Ok(Self { shared })
+    }
+
+    /// From now on every check spends a bcrypt check of `cost` (or the highest cost given so
+    /// far): bcrypt hashes of that cost may exist.
+    pub fn raise_legacy_cost(&self, cost: u32) {
+        self.shared.legacy_cost.fetch_max(cost, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Every check spends a bcrypt check of `cost` from now on (0: none); what a scan of
+    /// the hashes found.
+    pub fn set_legacy_cost(&self, cost: u32) {
+        self.shared.legacy_cost.store(cost, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A place in the queue for `client`'s next check, or why there is none. Taken before
@@ -356,8 +428,10 @@ impl Shared {
             } else {
                 // A check that panicked fails its caller only (its answer is dropped); the
                 // thread goes on with the next one.
-                let checked =
-                    std::panic::catch_unwind(|| verify(&check.password, check.stored.as_deref()));
+                let legacy = self.legacy_cost.load(std::sync::atomic::Ordering::Relaxed);
+                let checked = std::panic::catch_unwind(|| {
+                    self::check(&check.password, check.stored.as_deref(), legacy)
+                });
                 match checked {
                     // The caller may have gone meanwhile: then nobody needs the answer.
                     Ok(matches) => {
@@ -395,6 +469,32 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn spryker_bcrypt_hashes_verify_as_symfony_makes_them() {
+        let short = "change123";
+        let long = "x".repeat(73);
+        let symfony = |input: &[u8]| {
+            bcrypt::hash_with_result(input, 4).unwrap().format_for_version(bcrypt::Version::TwoY)
+        };
+        let short_hash = symfony(short.as_bytes());
+        assert_eq!(bcrypt_cost(&short_hash), Some(4));
+        assert!(is_bcrypt(&short_hash) && !is_bcrypt(&hash(&Password::new(short)).unwrap()));
+        // Longer than 72 bytes: bcrypt is given base64(sha512), 88 characters.
+        assert_eq!(bcrypt_input(&long).len(), 88);
+        assert_eq!(bcrypt_input(short), short.as_bytes());
+        let long_hash = symfony(&bcrypt_input(&long));
+        for legacy_cost in [0, 4] {
+            assert!(check(&Password::new(short), Some(&short_hash), legacy_cost));
+            assert!(!check(&Password::new("change12"), Some(&short_hash), legacy_cost));
+            assert!(!check(&Password::new(""), Some(&symfony(b"")), legacy_cost));
+            assert!(check(&Password::new(long.clone()), Some(&long_hash), legacy_cost));
+            let cut = long[..72].to_owned() + "y";
+            assert!(!check(&Password::new(cut), Some(&long_hash), legacy_cost));
+            // An unknown e-mail still fails, whatever else is spent.
+            assert!(!check(&Password::new(short), None, legacy_cost));
+        }
+    }
 
     #[test]
     fn a_hash_verifies_its_password_only() {

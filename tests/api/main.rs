@@ -22,6 +22,7 @@ mod faults;
 mod fuzz;
 mod import;
 mod instances;
+mod legacy_hashes;
 mod limits;
 mod oauth;
 mod openapi;

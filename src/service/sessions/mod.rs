@@ -402,6 +402,14 @@ impl Sessions {
             return Err(self.blocked(&audit));
         }
         let stored = found.as_ref().and_then(|c| c.password_hash.clone());
+        // A bcrypt hash (from Spryker) is replaced by Argon2id once its password is known.
+        let upgrade = match stored.as_deref().and_then(password::bcrypt_cost) {
+            Some(cost) => {
+                self.passwords.raise_legacy_cost(cost);
+                Some((password.clone(), stored.clone().unwrap_or_default()))
+            }
+            None => None,
+        };
         let (matches, attempt) =
             self.counted_check(ticket, &subjects, password, stored, now, &audit).await?;
         match found {
@@ -415,6 +423,10 @@ impl Sessions {
                     email = %audit.email,
                     "login"
                 );
+                if let Some((password, old)) = upgrade {
+                    self.upgrade_hash(customer.id, &customer.customer_reference, password, old)
+                        .await?;
+                }
                 self.start(Identity {
                     customer_id: customer.id,
                     customer_reference: customer.customer_reference,
@@ -468,6 +480,42 @@ impl Sessions {
                 Err(queue_error(refused, audit))
             }
         }
+    }
+
+    /// Replaces the bcrypt hash `old` of `customer_id` with an Argon2id one of `password`
+    /// (just verified), unless the hash changed meanwhile (a password change wins).
+    async fn upgrade_hash(
+        &self,
+        customer_id: i32,
+        reference: &str,
+        password: Password,
+        old: String,
+    ) -> Result<(), Error> {
+        let phc = tokio::task::spawn_blocking(move || password::hash(&password))
+            .await
+            .map_err(Error::internal)?
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let upgraded = customer::Entity::update_many()
+            .col_expr(customer::Column::PasswordHash, Expr::value(phc))
+            .filter(customer::Column::Id.eq(customer_id))
+            .filter(customer::Column::PasswordHash.eq(old))
+            .exec(&*self.store.writer().await?)
+            .await?;
+        tracing::info!(
+            target: "glue_auth::audit",
+            event = "password_hash_upgraded",
+            customer = %reference,
+            upgraded = upgraded.rows_affected,
+            "a bcrypt password hash was replaced by Argon2id at login"
+        );
+        Ok(())
+    }
+
+    /// Makes every password check spend a bcrypt check of `highest` too, the highest cost
+    /// of the bcrypt hashes a scan found (`None`: there are none left, Argon2id alone). See
+    /// `auth::password::check`.
+    pub fn legacy_hashes_found(&self, highest: Option<u32>) {
+        self.passwords.set_legacy_cost(highest.unwrap_or(0));
     }
 
     /// The answer to a login whose e-mail or address is blocked, logged.
@@ -668,6 +716,21 @@ async fn revoke_all_in(txn: &impl ConnectionTrait, customer_id: i32) -> Result<u
         .exec(txn)
         .await?;
     Ok(revoked.rows_affected)
+}
+
+/// The highest bcrypt cost among the customers' password hashes, if any has one (a scan of
+/// the customers: run at start-up and now and then, not per login).
+pub async fn legacy_hash_cost(db: &Reader) -> Result<Option<u32>, Error> {
+    // `$2y$12$…`: the cost is the two digits after the prefix.
+    let highest = customer::Entity::find()
+        .select_only()
+        .expr(Expr::cust("max(substr(password_hash, 5, 2))"))
+        .filter(customer::Column::PasswordHash.like("$2_$%"))
+        .into_tuple::<Option<String>>()
+        .one(db.connection())
+        .await?
+        .flatten();
+    Ok(highest.and_then(|cost| cost.parse().ok()))
 }
 
 /// What a purge deleted.
