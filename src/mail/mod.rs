@@ -52,7 +52,6 @@ enum Transport {
 /// The sending side of the mail queue; cheap to clone.
 #[derive(Clone)]
 pub struct Mailer {
-    from: Mailbox,
     queue: mpsc::Sender<Mail>,
 }
 
@@ -87,8 +86,8 @@ impl Mailer {
             }
         }
         let (queue, waiting) = mpsc::channel(QUEUE);
-        tokio::spawn(deliver_all(transport, from.clone(), waiting));
-        Ok(Self { from, queue })
+        tokio::spawn(deliver_all(transport, from, waiting));
+        Ok(Self { queue })
     }
 
     /// Queues `mail`; never waits. A full queue drops it, with a warning.
@@ -97,11 +96,6 @@ impl Mailer {
         if self.queue.try_send(mail).is_err() {
             tracing::warn!(about, "the mail queue is full: a message is dropped");
         }
-    }
-
-    /// The sender's address.
-    pub fn from(&self) -> &Mailbox {
-        &self.from
     }
 }
 

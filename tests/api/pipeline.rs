@@ -146,7 +146,7 @@ async fn every_response_carries_a_request_id(db: Db, test: &str) {
     assert!(uuid::Uuid::parse_str(&a).is_ok());
 }
 
-/// Issue 7 item 7: what went wrong inside stays in the log; the client gets the generic
+/// What went wrong inside stays in the log; the client gets the generic
 /// envelope, with no SQL, table name or error text.
 async fn an_internal_error_reaches_the_client_as_the_generic_500_only(db: Db, test: &str) {
     use sea_orm::ConnectionTrait;

@@ -69,7 +69,7 @@ pub struct Sessions {
     /// What a new password must be.
     policy: PasswordPolicy,
     /// How restore keys are made and mailed.
-    restores: passwords::Restores,
+    restores: Arc<passwords::Restores>,
 }
 
 impl Sessions {
@@ -105,7 +105,7 @@ impl Sessions {
                 usize::try_from(config.max_sessions_per_customer).unwrap_or(usize::MAX),
             ),
             policy: PasswordPolicy::of(config),
-            restores: passwords::Restores::new(config, mailer)?,
+            restores: Arc::new(passwords::Restores::new(config, mailer)?),
         })
     }
 
@@ -491,10 +491,7 @@ impl Sessions {
         password: Password,
         old: String,
     ) -> Result<(), Error> {
-        let phc = tokio::task::spawn_blocking(move || password::hash(&password))
-            .await
-            .map_err(Error::internal)?
-            .map_err(|e| Error::internal(e.to_string()))?;
+        let phc = passwords::hash(password).await?;
         let upgraded = customer::Entity::update_many()
             .col_expr(customer::Column::PasswordHash, Expr::value(phc))
             .filter(customer::Column::Id.eq(customer_id))

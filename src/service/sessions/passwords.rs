@@ -3,6 +3,8 @@
 //! every session of the customer: all its refresh tokens are revoked in the transaction that
 //! stores the new hash (access tokens run out as usual).
 
+use std::sync::Arc;
+
 use entity::{customer, password_restore_key};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
@@ -182,9 +184,7 @@ impl Sessions {
             db: db.connection().clone(),
             store: self.store.clone(),
             clock: self.clock.clone(),
-            mailer: self.restores.mailer.clone(),
-            link: self.restores.link.clone(),
-            ttl: self.restores.ttl,
+            restores: self.restores.clone(),
         };
         tokio::spawn(async move {
             if let Err(e) = job.run(&email).await {
@@ -291,7 +291,7 @@ impl Sessions {
 }
 
 /// Argon2id of a new password, off the async threads.
-async fn hash(new_password: Password) -> Result<String, Error> {
+pub(super) async fn hash(new_password: Password) -> Result<String, Error> {
     tokio::task::spawn_blocking(move || password::hash(&new_password))
         .await
         .map_err(Error::internal)?
@@ -302,10 +302,8 @@ async fn hash(new_password: Password) -> Result<String, Error> {
 struct RestoreKeyJob {
     db: DatabaseConnection,
     store: TokenStore,
-    clock: std::sync::Arc<Clock>,
-    mailer: Mailer,
-    link: String,
-    ttl: i64,
+    clock: Arc<Clock>,
+    restores: Arc<Restores>,
 }
 
 impl RestoreKeyJob {
@@ -330,7 +328,7 @@ impl RestoreKeyJob {
             customer_id: Set(customer.id),
             key_hash: Set(key.stored),
             created_at: Set(now),
-            expires_at: Set(now.saturating_add(self.ttl)),
+            expires_at: Set(now.saturating_add(self.restores.ttl)),
         };
         let replace = OnConflict::column(password_restore_key::Column::CustomerId)
             .update_columns([
@@ -347,12 +345,17 @@ impl RestoreKeyJob {
         let filled = RESTORE_MAIL
             .replace("{name}", name.trim())
             .replace("{email}", &customer.email)
-            .replace("{minutes}", &(self.ttl / 60).to_string())
-            .replace("{link}", &self.link.replace("{key}", &key.token));
+            .replace("{minutes}", &(self.restores.ttl / 60).to_string())
+            .replace("{link}", &self.restores.link.replace("{key}", &key.token));
         let (subject, text) = filled.split_once('\n').unwrap_or(("", &filled));
         let subject = subject.strip_prefix("Subject:").unwrap_or(subject).trim().to_owned();
         let text = text.strip_prefix('\n').unwrap_or(text);
-        self.mailer.send(Mail { to, subject, text: text.to_owned(), about: "password restore" });
+        self.restores.mailer.send(Mail {
+            to,
+            subject,
+            text: text.to_owned(),
+            about: "password restore",
+        });
         tracing::info!(
             target: "glue_auth::audit",
             event = "password_reset_requested",
