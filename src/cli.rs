@@ -1,4 +1,5 @@
-//! The command line: `serve`, `demo`, `migrate`, `openapi`, `import` and the admin verbs.
+//! The command line: `serve`, `demo`, `migrate`, `openapi`, `import`, `import-spryker` and
+//! the admin verbs.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -50,6 +51,18 @@ pub enum Command {
     Import {
         /// The dataset file.
         file: PathBuf,
+    },
+    /// Import a Spryker shop's customers (with their password hashes), companies, business
+    /// units, addresses, roles and company users from its own database, in one transaction,
+    /// keeping uuids and customer references. A re-run updates what changed and adds what is
+    /// new; a row that cannot be imported is named and nothing is written.
+    ImportSpryker {
+        /// The shop's database: mysql://user:password@host/db or postgres://…
+        #[arg(long, env = "GLUE_AUTH_SPRYKER_SOURCE_URL")]
+        source_url: String,
+        /// Do everything and roll it back: print what would change.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Delete refresh tokens that have expired (live ones are never touched).
     PurgeTokens,
@@ -145,6 +158,20 @@ async fn dispatch(cli: Cli) -> Result<(), BoxError> {
                 "imported {} customers, {} companies, {} business units, {} addresses, {} roles, {} company users",
                 s.customers, s.companies, s.business_units, s.addresses, s.roles, s.company_users
             );
+        }
+        Command::ImportSpryker { source_url, dry_run } => {
+            let source = sea_orm::Database::connect(
+                sea_orm::ConnectOptions::new(&source_url)
+                    .max_connections(1)
+                    .sqlx_logging(false)
+                    .to_owned(),
+            )
+            .await
+            .map_err(|e| format!("cannot connect to the Spryker database: {e}"))?;
+            let db = db::connect(&config.database_url_or("glue-auth.db"), &config).await?;
+            let mut progress = crate::spryker::progress::Terminal::new();
+            let report = crate::spryker::import(&source, &db, dry_run, &mut progress).await?;
+            print!("{}", crate::spryker::progress::summary(&report));
         }
         Command::PurgeTokens => {
             let db = db::connect(&config.database_url_or("glue-auth.db"), &config).await?;

@@ -15,6 +15,10 @@ pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum ConnectError {
     #[error(transparent)]
     Db(#[from] DbErr),
+    /// A URL of a database the service does not keep its data in (MySQL is only a source
+    /// of `import-spryker`).
+    #[error("the database URL must start with sqlite: or postgres://, not `{0}`")]
+    Unsupported(String),
     /// The SQLite file or its directory could not be made private (`docs/security.md` §6).
     #[error("cannot {what} {}", path.display())]
     File {
@@ -27,6 +31,10 @@ pub enum ConnectError {
 
 /// Connects to `url` and applies pending migrations.
 pub async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, ConnectError> {
+    if !["sqlite:", "postgres://", "postgresql://"].iter().any(|s| url.starts_with(s)) {
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        return Err(ConnectError::Unsupported(format!("{scheme}:")));
+    }
     if let Some(path) = sqlite_file(url) {
         // Only `mode=rwc` lets SQLite create a missing file; otherwise a missing one stays an
         // error of SQLite's.

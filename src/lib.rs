@@ -27,6 +27,7 @@ pub mod generations;
 pub mod listener;
 pub mod mail;
 pub mod service;
+pub mod spryker;
 pub mod telemetry;
 
 /// The rules of the layers (`docs/architecture.md` §1), checked on the source itself.

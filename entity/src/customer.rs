@@ -31,6 +31,8 @@ pub struct Model {
     /// `DELETE /refresh-tokens/mine` revoked the customer's refresh tokens up to this id
     /// (ids only grow, so tokens issued later are not affected).
     pub revoked_refresh_tokens_through: Option<i64>,
+    /// SHA-256 (hex) of the password hash the last Spryker import brought, if any.
+    pub imported_password_digest: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ mod m20261123_000003_directory_version;
 mod m20261202_000001_login_attempt_pending;
 mod m20261203_000001_customer_profile;
 mod m20261204_000001_password_restore_key;
+mod m20261205_000001_spryker_import;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_login_attempt_pending::Migration),
             Box::new(m20261203_000001_customer_profile::Migration),
             Box::new(m20261204_000001_password_restore_key::Migration),
+            Box::new(m20261205_000001_spryker_import::Migration),
         ]
     }
 }

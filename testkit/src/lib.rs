@@ -2,6 +2,9 @@
 //! load benchmark: where the binaries are, running them as the `postgres` user when root,
 //! initdb, starting the server and waiting until it is ready, a free port, a fresh temporary
 //! directory, and a watchdog that cleans up once the process that started it all has exited.
+//! [`mariadb`] does the same for a MariaDB server.
+
+pub mod mariadb;
 
 use std::{
     io,

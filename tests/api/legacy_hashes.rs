@@ -13,7 +13,7 @@ on_both_databases!(spryker_bcrypt_hashes_log_in_and_become_argon2id);
 
 /// The hash Spryker stores for `password` (at cost 4 here, 12 in Spryker), written the way
 /// Symfony's `NativePasswordHasher::hash` reads in PHP.
-fn symfony_bcrypt(password: &str) -> String {
+pub(crate) fn symfony_bcrypt(password: &str) -> String {
     let input = if password.len() > 72 || password.contains('\0') {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, password.as_bytes());
         STANDARD.encode(digest.as_ref())

@@ -5,6 +5,7 @@
 
 mod contract;
 mod helpers;
+mod mariadb;
 mod postgres;
 mod secrets;
 mod smtp;
@@ -28,3 +29,4 @@ mod oauth;
 mod openapi;
 mod password_restore;
 mod pipeline;
+mod spryker_import;

@@ -690,7 +690,10 @@ impl Sessions {
 
 /// [`Sessions::revoke_all`] inside the writer's transaction `txn`: locks the customer's row
 /// (PostgreSQL) and marks every token issued so far as revoked; how many customers it marked.
-async fn revoke_all_in(txn: &impl ConnectionTrait, customer_id: i32) -> Result<u64, DbErr> {
+pub(crate) async fn revoke_all_in(
+    txn: &impl ConnectionTrait,
+    customer_id: i32,
+) -> Result<u64, DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres {
         customer::Entity::find_by_id(customer_id)
             .select_only()
