@@ -183,16 +183,38 @@ company_users:
 ";
     let summary = dataset::import_text(&app.db, text, &PasswordPolicy::DEFAULT).await.unwrap();
     assert_eq!((summary.roles, summary.company_users, summary.created.len()), (1, 1, 2));
-    // Bill is already a member now: a second membership in the same company is refused.
-    let err = dataset::import_text(
+    // A second membership in the same company (another role, say) is one more company
+    // user, as in Spryker.
+    let again = dataset::import_text(
         &app.db,
         &text.replace("Auditor", "Auditor 2"),
         &PasswordPolicy::DEFAULT,
     )
     .await
-    .unwrap_err();
-    assert_eq!(err.line, Some(4), "{err}");
-    assert!(err.message.contains("already exists"), "{err}");
+    .unwrap();
+    assert_eq!((again.roles, again.company_users), (1, 1));
+    let bills = entity::company_user::Entity::find()
+        .filter(
+            entity::company_user::Column::CustomerId.eq(
+                glue_auth::service::directory::find_customer(&app.db, "bill.martin@acme.com")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+            ),
+        )
+        .all(&app.db)
+        .await
+        .unwrap();
+    let company = uuid::Uuid::parse_str("62de4ab6-b768-5c21-8835-455d9f341625").unwrap();
+    let company_id = entity::company::Entity::find()
+        .filter(entity::company::Column::Uuid.eq(company))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert!(bills.iter().filter(|u| u.company_id == company_id).count() >= 2, "{bills:?}");
 }
 
 async fn a_company_user_cannot_have_a_unit_or_role_of_another_company(db: Db, test: &str) {
@@ -233,8 +255,16 @@ async fn migrations_go_down_and_up_again(db: Db, test: &str) {
         !rows.is_empty() && rows.iter().all(|row| row.revoked_at.is_some())
     };
     assert!(!all_revoked().await, "until then, only the number marks them");
-    // The newest migration takes the password restore keys away.
+    // The newest migration takes the imported password digest away, and makes a customer's
+    // company users unique per company again.
     let schema = SchemaManager::new(&app.db);
+    assert!(schema.has_column("customer", "imported_password_digest").await.unwrap());
+    assert!(schema.has_index("company_user", "ix_company_user_customer_company").await.unwrap());
+    migration::Migrator::down(&app.db, Some(1)).await.unwrap();
+    assert!(!schema.has_column("customer", "imported_password_digest").await.unwrap());
+    assert!(schema.has_index("company_user", "uq_company_user_customer_company").await.unwrap());
+    assert!(!schema.has_index("company_user", "ix_company_user_customer_company").await.unwrap());
+    // The one before takes the password restore keys away.
     assert!(schema.has_table("password_restore_key").await.unwrap());
     migration::Migrator::down(&app.db, Some(1)).await.unwrap();
     assert!(!schema.has_table("password_restore_key").await.unwrap());
