@@ -338,6 +338,51 @@ impl Run<'_> {
         Ok(Synced { here, password_changed })
     }
 
+    /// Makes the links of `owners` (ids here) in `E` the `wanted` ones: removes the others,
+    /// adds the missing ones with one insert, and counts both into `report`.
+    #[allow(clippy::too_many_arguments)]
+    async fn mirror<E, V>(
+        &self,
+        report: &mut TableReport,
+        owner_column: E::Column,
+        owners: Vec<i32>,
+        wanted: HashSet<(i32, V)>,
+        pair: impl Fn(&E::Model) -> (i32, V),
+        link: impl Fn(i32, V) -> E::ActiveModel,
+    ) -> Result<(), ImportError>
+    where
+        E: EntityTrait,
+        E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+        V: Eq + Hash + Clone,
+    {
+        if owners.is_empty() {
+            return Ok(());
+        }
+        let present: HashSet<(i32, V)> = E::find()
+            .filter(owner_column.is_in(owners))
+            .all(self.txn)
+            .await
+            .map_err(ImportError::Target)?
+            .iter()
+            .map(pair)
+            .collect();
+        for (owner, value) in present.difference(&wanted) {
+            link(*owner, value.clone()).delete(self.txn).await.map_err(ImportError::Target)?;
+            report.removed += 1;
+        }
+        let added: Vec<E::ActiveModel> =
+            wanted.difference(&present).map(|(owner, value)| link(*owner, value.clone())).collect();
+        report.new += added.len() as u64;
+        report.unchanged += wanted.intersection(&present).count() as u64;
+        if !added.is_empty() {
+            E::insert_many(added)
+                .exec_without_returning(self.txn)
+                .await
+                .map_err(ImportError::Target)?;
+        }
+        Ok(())
+    }
+
     async fn by_key<E, K>(
         &self,
         column: E::Column,
@@ -577,41 +622,19 @@ impl Run<'_> {
                     _ => report.skipped += 1,
                 }
             }
-            let targets: Vec<i32> = chunk.iter().map(|a| self.maps.addresses[a].0).collect();
-            let existing = company_unit_address_to_business_unit::Entity::find()
-                .filter(company_unit_address_to_business_unit::Column::AddressId.is_in(targets))
-                .all(self.txn)
-                .await
-                .map_err(ImportError::Target)?;
-            let here: HashSet<(i32, i32)> =
-                existing.iter().map(|l| (l.address_id, l.business_unit_id)).collect();
-            for &(address_id, business_unit_id) in here.difference(&wanted) {
-                company_unit_address_to_business_unit::Entity::delete_by_id((
-                    address_id,
-                    business_unit_id,
-                ))
-                .exec(self.txn)
-                .await
-                .map_err(ImportError::Target)?;
-                report.removed += 1;
-            }
-            let added: Vec<_> = wanted
-                .difference(&here)
-                .map(|&(address_id, business_unit_id)| {
-                    company_unit_address_to_business_unit::ActiveModel {
-                        address_id: sea_orm::Set(address_id),
-                        business_unit_id: sea_orm::Set(business_unit_id),
-                    }
-                })
-                .collect();
-            report.new += added.len() as u64;
-            report.unchanged += wanted.intersection(&here).count() as u64;
-            if !added.is_empty() {
-                company_unit_address_to_business_unit::Entity::insert_many(added)
-                    .exec_without_returning(self.txn)
-                    .await
-                    .map_err(ImportError::Target)?;
-            }
+            let owners: Vec<i32> = chunk.iter().map(|a| self.maps.addresses[a].0).collect();
+            self.mirror::<company_unit_address_to_business_unit::Entity, _>(
+                &mut report,
+                company_unit_address_to_business_unit::Column::AddressId,
+                owners,
+                wanted,
+                |l| (l.address_id, l.business_unit_id),
+                |address_id, business_unit_id| company_unit_address_to_business_unit::ActiveModel {
+                    address_id: sea_orm::Set(address_id),
+                    business_unit_id: sea_orm::Set(business_unit_id),
+                },
+            )
+            .await?;
             self.progress.advance(links.len() as u64);
         }
         self.end(report, started);
@@ -672,36 +695,19 @@ impl Run<'_> {
                 }
                 wanted.insert((self.maps.roles[&role].0, key));
             }
-            let targets: Vec<i32> = here.values().map(|m| m.id).collect();
-            let existing = company_role_permission::Entity::find()
-                .filter(company_role_permission::Column::RoleId.is_in(targets))
-                .all(self.txn)
-                .await
-                .map_err(ImportError::Target)?;
-            let present: HashSet<(i32, String)> =
-                existing.into_iter().map(|p| (p.role_id, p.permission_key)).collect();
-            for (role_id, key) in present.difference(&wanted) {
-                company_role_permission::Entity::delete_by_id((*role_id, key.clone()))
-                    .exec(self.txn)
-                    .await
-                    .map_err(ImportError::Target)?;
-                permissions.removed += 1;
-            }
-            let added: Vec<_> = wanted
-                .difference(&present)
-                .map(|(role_id, key)| company_role_permission::ActiveModel {
-                    role_id: sea_orm::Set(*role_id),
-                    permission_key: sea_orm::Set(key.clone()),
-                })
-                .collect();
-            permissions.new += added.len() as u64;
-            permissions.unchanged += wanted.intersection(&present).count() as u64;
-            if !added.is_empty() {
-                company_role_permission::Entity::insert_many(added)
-                    .exec_without_returning(self.txn)
-                    .await
-                    .map_err(ImportError::Target)?;
-            }
+            let owners: Vec<i32> = here.values().map(|m| m.id).collect();
+            self.mirror::<company_role_permission::Entity, _>(
+                &mut permissions,
+                company_role_permission::Column::RoleId,
+                owners,
+                wanted,
+                |p| (p.role_id, p.permission_key.clone()),
+                |role_id, key| company_role_permission::ActiveModel {
+                    role_id: sea_orm::Set(role_id),
+                    permission_key: sea_orm::Set(key),
+                },
+            )
+            .await?;
             self.progress.advance(rows.len() as u64);
         }
         self.end(report, started);
@@ -804,36 +810,19 @@ impl Run<'_> {
                     }
                 }
             }
-            let targets: Vec<i32> = here.values().map(|m| m.id).collect();
-            let existing = company_user_role::Entity::find()
-                .filter(company_user_role::Column::CompanyUserId.is_in(targets))
-                .all(self.txn)
-                .await
-                .map_err(ImportError::Target)?;
-            let present: HashSet<(i32, i32)> =
-                existing.iter().map(|l| (l.company_user_id, l.role_id)).collect();
-            for &(user_id, role_id) in present.difference(&wanted) {
-                company_user_role::Entity::delete_by_id((user_id, role_id))
-                    .exec(self.txn)
-                    .await
-                    .map_err(ImportError::Target)?;
-                roles.removed += 1;
-            }
-            let added: Vec<_> = wanted
-                .difference(&present)
-                .map(|&(company_user_id, role_id)| company_user_role::ActiveModel {
+            let owners: Vec<i32> = here.values().map(|m| m.id).collect();
+            self.mirror::<company_user_role::Entity, _>(
+                &mut roles,
+                company_user_role::Column::CompanyUserId,
+                owners,
+                wanted,
+                |l| (l.company_user_id, l.role_id),
+                |company_user_id, role_id| company_user_role::ActiveModel {
                     company_user_id: sea_orm::Set(company_user_id),
                     role_id: sea_orm::Set(role_id),
-                })
-                .collect();
-            roles.new += added.len() as u64;
-            roles.unchanged += wanted.intersection(&present).count() as u64;
-            if !added.is_empty() {
-                company_user_role::Entity::insert_many(added)
-                    .exec_without_returning(self.txn)
-                    .await
-                    .map_err(ImportError::Target)?;
-            }
+                },
+            )
+            .await?;
             self.progress.advance(rows.len() as u64);
         }
         self.end(report, started);
