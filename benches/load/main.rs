@@ -29,6 +29,7 @@ mod options;
 mod report;
 mod scenarios;
 mod service;
+mod spryker;
 mod wrk;
 
 use std::{
@@ -95,6 +96,9 @@ fn main() -> ExitCode {
 }
 
 fn run(opts: &Options) -> Result<()> {
+    if opts.spryker_import {
+        return run_spryker_import(opts);
+    }
     let wrk_version = preflight()?;
     if opts.perf {
         Command::new("perf")
@@ -234,6 +238,26 @@ fn run(opts: &Options) -> Result<()> {
     });
     report::write_results(&opts.output, &results)?;
     if failures.is_empty() { Ok(()) } else { Err(failures.join("\n").into()) }
+}
+
+/// `--spryker-import`: the import benchmark alone (`spryker.rs`), into results.json.
+fn run_spryker_import(opts: &Options) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let work = WorkDir::create()?;
+    let started = SystemTime::now();
+    println!(
+        "glue-auth import benchmark: {} CPUs, {} customers, git {}",
+        cpus(),
+        opts.import_customers,
+        git_describe().unwrap_or_default()
+    );
+    let import = spryker::run(&runtime, opts, &work)?;
+    let results = json!({
+        "machine": {"cpus": cpus(), "git": git_describe(), "started_unix": unix_now()},
+        "spryker_import": import,
+        "elapsed_s": started.elapsed().map(|d| d.as_secs_f64()).unwrap_or_default(),
+    });
+    report::write_results(&opts.output, &results)
 }
 
 /// Checks the tools: wrk and the binary under test.

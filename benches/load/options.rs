@@ -29,12 +29,18 @@ cargo bench --bench load -- [options]
                          scenario run; flat reports go to <target>/bench/perf/
   --perf-call-graph      the same with DWARF call graphs: build with debug info,
                          CARGO_PROFILE_BENCH_DEBUG=line-tables-only cargo bench ...
-  --output FILE          [<target>/bench/results.json]
+  --spryker-import       instead of the load scenarios: time `glue-auth
+                         import-spryker` of a shop of --import-customers
+                         customers from a throwaway MariaDB into --db, against
+                         its read and write ceilings (needs mariadb-server)
+  --import-customers N                                               [1000000]
+  --output FILE          [<target>/bench/results.json; with --spryker-import,
+                         <target>/bench/spryker-import.json]
   --help
 
-Needs wrk (Debian: apt-get install wrk). PostgreSQL runs from the server binaries in
-$PG_BIN, on PATH, or in /usr/lib/postgresql/*/bin (Debian: apt-get install postgresql);
-without them the PostgreSQL part is skipped with a message.";
+Needs wrk (Debian: apt-get install wrk), except for --spryker-import. PostgreSQL runs
+from the server binaries in $PG_BIN, on PATH, or in /usr/lib/postgresql/*/bin (Debian:
+apt-get install postgresql); without them the PostgreSQL part is skipped with a message.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum DbKind {
@@ -141,6 +147,9 @@ pub struct Options {
     pub perf: bool,
     pub perf_call_graph: bool,
     pub service_args: Vec<String>,
+    /// `--spryker-import`: the import benchmark instead of the load scenarios.
+    pub spryker_import: bool,
+    pub import_customers: usize,
     pub output: PathBuf,
 }
 
@@ -173,8 +182,11 @@ impl Options {
             perf: false,
             perf_call_graph: false,
             service_args: Vec::new(),
+            spryker_import: false,
+            import_customers: 1_000_000,
             output: target_dir().join("bench").join("results.json"),
         };
+        let mut output_given = false;
         let mut it = args.iter().filter(|a| *a != "--bench");
         while let Some(arg) = it.next() {
             let (name, inline) = match arg.split_once('=') {
@@ -250,9 +262,17 @@ impl Options {
                 "--wrk-threads" => {
                     opts.wrk_threads = u32::try_from(number(value()?)?.max(1)).unwrap_or(1);
                 }
-                "--output" => opts.output = PathBuf::from(value()?),
+                "--spryker-import" => opts.spryker_import = true,
+                "--import-customers" => opts.import_customers = number(value()?)?.max(1),
+                "--output" => {
+                    opts.output = PathBuf::from(value()?);
+                    output_given = true;
+                }
                 other => return Err(format!("unknown option `{other}`")),
             }
+        }
+        if opts.spryker_import && !output_given {
+            opts.output = target_dir().join("bench").join("spryker-import.json");
         }
         Ok(opts)
     }

@@ -58,9 +58,11 @@ impl Progress for Terminal {
 /// One table's figures in a line.
 pub fn line(r: &TableReport) -> String {
     let secs = r.elapsed.as_secs_f64();
-    let rate = if secs > 0.0 { r.read as f64 / secs } else { 0.0 };
+    // Links are read and written with the rows they belong to, so their own time is next to
+    // nothing: a rate over it would mean nothing either.
+    let rate = if secs >= 0.05 { format!("{:.0}", r.read as f64 / secs) } else { "-".into() };
     format!(
-        "{:<50} {:>8} read {:>8} new {:>8} changed {:>8} unchanged {:>6} removed {:>6} skipped  {:>7.1} s {:>9.0} rows/s",
+        "{:<50} {:>8} read {:>8} new {:>8} changed {:>8} unchanged {:>6} removed {:>6} skipped  {:>7.1} s {:>9} rows/s",
         r.table, r.read, r.new, r.changed, r.unchanged, r.removed, r.skipped, secs, rate
     )
 }

@@ -6,7 +6,7 @@
 
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    IsolationLevel, QueryResult, Statement, TransactionTrait,
+    IsolationLevel, QueryResult, Statement, TransactionTrait, Value,
 };
 
 /// An open snapshot of the source database.
@@ -176,13 +176,39 @@ impl Source {
         }
     }
 
-    async fn rows(&self, sql: String) -> Result<Vec<QueryResult>, DbErr> {
-        self.txn.query_all_raw(Statement::from_string(self.backend, sql)).await
+    /// Runs `sql`, whose parameters are written `?`, with `values`. Parameters keep the text
+    /// of each query the same from chunk to chunk, so the driver prepares it once: over TCP,
+    /// MySQL's driver closing a statement it evicted from its cache and preparing the next
+    /// one stalls on delayed ACKs, which made every chunk take ~40 ms longer.
+    async fn rows(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>, DbErr> {
+        let sql = match self.backend {
+            DbBackend::MySql => sql.to_owned(),
+            _ => {
+                let mut numbered = String::with_capacity(sql.len() + 16);
+                let mut n = 0;
+                for c in sql.chars() {
+                    if c == '?' {
+                        n += 1;
+                        numbered.push_str(&format!("${n}"));
+                    } else {
+                        numbered.push(c);
+                    }
+                }
+                numbered
+            }
+        };
+        self.txn.query_all_raw(Statement::from_sql_and_values(self.backend, sql, values)).await
+    }
+
+    /// The rows of a keyset chunk: `sql` ends in `> ? ORDER BY … LIMIT ?`.
+    async fn chunk(&self, sql: &str, after: i32, limit: usize) -> Result<Vec<QueryResult>, DbErr> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.rows(sql, vec![after.into(), limit.into()]).await
     }
 
     /// The number of rows of `table`.
     pub async fn count(&self, table: &str) -> Result<u64, DbErr> {
-        let rows = self.rows(format!("SELECT COUNT(*) FROM {table}")).await?;
+        let rows = self.rows(&format!("SELECT COUNT(*) FROM {table}"), vec![]).await?;
         let count = rows.first().map(|r| int(r, 0)).transpose()?.flatten().unwrap_or(0);
         Ok(u64::try_from(count).unwrap_or(0))
     }
@@ -191,14 +217,14 @@ impl Source {
         let sql = format!(
             "SELECT id_customer, customer_reference, email, salutation, first_name, last_name, \
              gender, {dob}, password, CASE WHEN anonymized_at IS NULL THEN 0 ELSE 1 END, \
-             {created}, {updated} FROM spy_customer WHERE id_customer > {after} \
-             ORDER BY id_customer LIMIT {limit}",
+             {created}, {updated} FROM spy_customer WHERE id_customer > ? \
+             ORDER BY id_customer LIMIT ?",
             dob = self.date("date_of_birth"),
             created = self.epoch("created_at"),
             updated = self.epoch("updated_at"),
         );
         let mut out = Vec::new();
-        for r in self.rows(sql).await? {
+        for r in self.chunk(&sql, after, limit).await? {
             out.push(Customer {
                 id: required_id(&r, 0)?,
                 reference: text(&r, 1)?.unwrap_or_default(),
@@ -218,12 +244,10 @@ impl Source {
     }
 
     pub async fn companies(&self, after: i32, limit: usize) -> Result<Vec<Company>, DbErr> {
-        let sql = format!(
-            "SELECT id_company, uuid, name, status, CASE WHEN is_active THEN 1 ELSE 0 END \
-             FROM spy_company WHERE id_company > {after} ORDER BY id_company LIMIT {limit}"
-        );
+        let sql = "SELECT id_company, uuid, name, status, CASE WHEN is_active THEN 1 ELSE 0 END \
+             FROM spy_company WHERE id_company > ? ORDER BY id_company LIMIT ?";
         let mut out = Vec::new();
-        for r in self.rows(sql).await? {
+        for r in self.chunk(sql, after, limit).await? {
             out.push(Company {
                 id: required_id(&r, 0)?,
                 uuid: text(&r, 1)?,
@@ -236,14 +260,12 @@ impl Source {
     }
 
     pub async fn addresses(&self, after: i32, limit: usize) -> Result<Vec<Address>, DbErr> {
-        let sql = format!(
-            "SELECT a.id_company_unit_address, a.uuid, a.fk_company, a.address1, a.address2, \
+        let sql = "SELECT a.id_company_unit_address, a.uuid, a.fk_company, a.address1, a.address2, \
              a.address3, a.zip_code, a.city, a.phone, a.comment, c.iso2_code \
              FROM spy_company_unit_address a LEFT JOIN spy_country c ON c.id_country = a.fk_country \
-             WHERE a.id_company_unit_address > {after} ORDER BY a.id_company_unit_address LIMIT {limit}"
-        );
+             WHERE a.id_company_unit_address > ? ORDER BY a.id_company_unit_address LIMIT ?";
         let mut out = Vec::new();
-        for r in self.rows(sql).await? {
+        for r in self.chunk(sql, after, limit).await? {
             out.push(Address {
                 id: required_id(&r, 0)?,
                 uuid: text(&r, 1)?,
@@ -266,13 +288,11 @@ impl Source {
         after: i32,
         limit: usize,
     ) -> Result<Vec<BusinessUnit>, DbErr> {
-        let sql = format!(
-            "SELECT id_company_business_unit, uuid, fk_company, name, email, phone, external_url, \
+        let sql = "SELECT id_company_business_unit, uuid, fk_company, name, email, phone, external_url, \
              bic, iban, default_billing_address FROM spy_company_business_unit \
-             WHERE id_company_business_unit > {after} ORDER BY id_company_business_unit LIMIT {limit}"
-        );
+             WHERE id_company_business_unit > ? ORDER BY id_company_business_unit LIMIT ?";
         let mut out = Vec::new();
-        for r in self.rows(sql).await? {
+        for r in self.chunk(sql, after, limit).await? {
             out.push(BusinessUnit {
                 id: required_id(&r, 0)?,
                 uuid: text(&r, 1)?,
@@ -290,13 +310,11 @@ impl Source {
     }
 
     pub async fn roles(&self, after: i32, limit: usize) -> Result<Vec<Role>, DbErr> {
-        let sql = format!(
-            "SELECT id_company_role, uuid, fk_company, name, CASE WHEN is_default THEN 1 ELSE 0 END \
-             FROM spy_company_role WHERE id_company_role > {after} ORDER BY id_company_role \
-             LIMIT {limit}"
-        );
+        let sql = "SELECT id_company_role, uuid, fk_company, name, CASE WHEN is_default THEN 1 ELSE 0 END \
+             FROM spy_company_role WHERE id_company_role > ? ORDER BY id_company_role \
+             LIMIT ?";
         let mut out = Vec::new();
-        for r in self.rows(sql).await? {
+        for r in self.chunk(sql, after, limit).await? {
             out.push(Role {
                 id: required_id(&r, 0)?,
                 uuid: text(&r, 1)?,
@@ -309,14 +327,12 @@ impl Source {
     }
 
     pub async fn company_users(&self, after: i32, limit: usize) -> Result<Vec<CompanyUser>, DbErr> {
-        let sql = format!(
-            "SELECT id_company_user, uuid, fk_customer, fk_company, fk_company_business_unit, \
+        let sql = "SELECT id_company_user, uuid, fk_customer, fk_company, fk_company_business_unit, \
              CASE WHEN is_active THEN 1 ELSE 0 END, CASE WHEN is_default THEN 1 ELSE 0 END \
-             FROM spy_company_user WHERE id_company_user > {after} ORDER BY id_company_user \
-             LIMIT {limit}"
-        );
+             FROM spy_company_user WHERE id_company_user > ? ORDER BY id_company_user \
+             LIMIT ?";
         let mut out = Vec::new();
-        for r in self.rows(sql).await? {
+        for r in self.chunk(sql, after, limit).await? {
             out.push(CompanyUser {
                 id: required_id(&r, 0)?,
                 uuid: text(&r, 1)?,
@@ -362,10 +378,10 @@ impl Source {
             "SELECT rp.fk_company_role, {key} FROM spy_company_role_to_permission rp \
              JOIN spy_permission p ON p.id_permission = rp.fk_permission \
              WHERE rp.fk_company_role IN ({})",
-            list(ids)
+            placeholders(ids.len())
         );
         let mut out = Vec::new();
-        for r in self.rows(sql).await? {
+        for r in self.rows(&sql, values(ids)).await? {
             out.push((required_id(&r, 0)?, text(&r, 1)?.unwrap_or_default()));
         }
         Ok(out)
@@ -376,7 +392,8 @@ impl Source {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        for r in self.rows(format!("{select} ({})", list(ids))).await? {
+        let sql = format!("{select} ({})", placeholders(ids.len()));
+        for r in self.rows(&sql, values(ids)).await? {
             out.push((required_id(&r, 0)?, required_id(&r, 1)?));
         }
         Ok(out)
@@ -388,7 +405,11 @@ impl Source {
     }
 }
 
-/// `1,2,3`: ids of our own reading, never a client's text.
-fn list(ids: &[i32]) -> String {
-    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+/// `?,?,?`: one parameter for each of `n` values.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(",")
+}
+
+fn values(ids: &[i32]) -> Vec<Value> {
+    ids.iter().map(|&id| id.into()).collect()
 }
