@@ -78,6 +78,32 @@ pub enum CustomerCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Add a sales agent; the password is read from a prompt, or from stdin when piped.
+    Add {
+        /// The login name, usually an e-mail address.
+        #[arg(long)]
+        username: String,
+        #[arg(long, default_value = "")]
+        first_name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        /// Add the agent deactivated.
+        #[arg(long)]
+        inactive: bool,
+        /// Add the agent without a password (it cannot log in until one is set).
+        #[arg(long)]
+        no_password: bool,
+    },
+    /// Set an agent's password, read from a prompt, or from stdin when piped.
+    SetPassword { username: String },
+    /// Deactivate an agent: its logins and refreshes fail from now on.
+    Deactivate { username: String },
+    /// Reactivate an agent.
+    Activate { username: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CompanyCommand {
     /// Add a company; prints its uuid.
     Add {
@@ -274,13 +300,8 @@ pub async fn customer(config: &Config, cmd: CustomerCommand) -> Result<(), BoxEr
             inactive,
             no_password,
         } => {
-            let password_hash = if no_password {
-                None
-            } else {
-                let pw = read_password()?;
-                PasswordPolicy::of(config).check(pw.expose())?;
-                Some(tokio::task::spawn_blocking(move || password::hash(&pw)).await??)
-            };
+            let password_hash =
+                if no_password { None } else { Some(new_password_hash(config).await?) };
             let data = Dataset {
                 customers: vec![dataset::CustomerRow {
                     reference: reference.clone(),
@@ -300,9 +321,7 @@ pub async fn customer(config: &Config, cmd: CustomerCommand) -> Result<(), BoxEr
             println!("added customer {reference}");
         }
         CustomerCommand::SetPassword { customer } => {
-            let pw = read_password()?;
-            PasswordPolicy::of(config).check(pw.expose())?;
-            let phc = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
+            let phc = new_password_hash(config).await?;
             directory::set_customer_password_hash(&connect(config).await?, &customer, phc).await?;
             println!("password set for {customer}");
         }
@@ -320,6 +339,43 @@ pub async fn customer(config: &Config, cmd: CustomerCommand) -> Result<(), BoxEr
         CustomerCommand::Activate { customer } => {
             directory::set_customer_active(&connect(config).await?, &customer, true).await?;
             println!("activated {customer}");
+        }
+    }
+    Ok(())
+}
+
+/// A new password from the prompt or stdin, under the policy, hashed with Argon2id.
+async fn new_password_hash(config: &Config) -> Result<String, BoxError> {
+    let pw = read_password()?;
+    PasswordPolicy::of(config).check(pw.expose())?;
+    Ok(tokio::task::spawn_blocking(move || password::hash(&pw)).await??)
+}
+
+pub async fn agent(config: &Config, cmd: AgentCommand) -> Result<(), BoxError> {
+    match cmd {
+        AgentCommand::Add { username, first_name, last_name, inactive, no_password } => {
+            let password_hash =
+                if no_password { None } else { Some(new_password_hash(config).await?) };
+            let row = dataset::AgentRow {
+                username: username.clone(),
+                first_name,
+                last_name,
+                active: !inactive,
+                password: None,
+                password_hash,
+            };
+            add_one(config, Dataset { agents: vec![row], ..Dataset::default() }, None).await?;
+            println!("added agent {username}");
+        }
+        AgentCommand::SetPassword { username } => {
+            let phc = new_password_hash(config).await?;
+            directory::set_agent_password_hash(&connect(config).await?, &username, phc).await?;
+            println!("password set for agent {username}");
+        }
+        AgentCommand::Deactivate { ref username } | AgentCommand::Activate { ref username } => {
+            let active = matches!(cmd, AgentCommand::Activate { .. });
+            directory::set_agent_active(&connect(config).await?, username, active).await?;
+            println!("agent {username} is {}", if active { "active" } else { "inactive" });
         }
     }
     Ok(())
@@ -454,6 +510,12 @@ pub async fn company_user(config: &Config, cmd: CompanyUserCommand) -> Result<()
 /// `demo` start reuses its data). Returns whether it loaded.
 pub async fn load_demo(db: &DatabaseConnection) -> Result<bool, BoxError> {
     if entity::customer::Entity::find().count(db).await? > 0 {
+        // A demo database from before agents existed gets the demo's agents.
+        if entity::agent::Entity::find().count(db).await? == 0 {
+            let (data, lines) = dataset::parse(DEMO_DATASET)?;
+            let agents = Dataset { agents: data.agents, ..Dataset::default() };
+            dataset::import(db, &agents, &lines, &PasswordPolicy::DEMO_DATASET).await?;
+        }
         return Ok(false);
     }
     dataset::import_text(db, DEMO_DATASET, &PasswordPolicy::DEMO_DATASET).await?;
@@ -515,6 +577,18 @@ pub fn demo_banner(addr: SocketAddr, loaded: bool) -> Result<String, BoxError> {
             "  {:<24} password {:<10} {about}",
             c.email,
             c.password.as_deref().unwrap_or("-")
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Demo agents (POST /agent-access-tokens, then act for a customer):")?;
+    for a in &data.agents {
+        let name = format!("{} {}", a.first_name, a.last_name);
+        writeln!(
+            out,
+            "  {:<24} password {:<10} {}",
+            a.username,
+            a.password.as_deref().unwrap_or("-"),
+            name.trim()
         )?;
     }
     writeln!(out)?;

@@ -84,6 +84,9 @@ pub enum Command {
     /// Add company users, (de)activate them, choose a customer's default one.
     #[command(subcommand)]
     CompanyUser(admin::CompanyUserCommand),
+    /// Add sales agents, set their passwords, (de)activate them.
+    #[command(subcommand)]
+    Agent(admin::AgentCommand),
 }
 
 pub use crate::app::BoxError;
@@ -155,8 +158,14 @@ async fn dispatch(cli: Cli) -> Result<(), BoxError> {
             let policy = crate::service::password_policy::PasswordPolicy::of(&config);
             let s = dataset::import_text(&db, &text, &policy).await?;
             println!(
-                "imported {} customers, {} companies, {} business units, {} addresses, {} roles, {} company users",
-                s.customers, s.companies, s.business_units, s.addresses, s.roles, s.company_users
+                "imported {} customers, {} companies, {} business units, {} addresses, {} roles, {} company users, {} agents",
+                s.customers,
+                s.companies,
+                s.business_units,
+                s.addresses,
+                s.roles,
+                s.company_users,
+                s.agents
             );
         }
         Command::ImportSpryker { source_url, dry_run } => {
@@ -188,6 +197,7 @@ async fn dispatch(cli: Cli) -> Result<(), BoxError> {
         Command::Address(cmd) => admin::address(&config, cmd).await?,
         Command::Role(cmd) => admin::role(&config, cmd).await?,
         Command::CompanyUser(cmd) => admin::company_user(&config, cmd).await?,
+        Command::Agent(cmd) => admin::agent(&config, cmd).await?,
     }
     Ok(())
 }

@@ -12,8 +12,9 @@ pub const DEMO_DATASET: &str = include_str!("../demo/acme-demo.yaml");
 use std::collections::{HashMap, HashSet};
 
 use entity::{
-    company, company_business_unit, company_role, company_role_permission, company_unit_address,
-    company_unit_address_to_business_unit, company_user, company_user_role, customer,
+    agent, company, company_business_unit, company_role, company_role_permission,
+    company_unit_address, company_unit_address_to_business_unit, company_user, company_user_role,
+    customer,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
@@ -42,6 +43,8 @@ pub struct Dataset {
     pub roles: Vec<RoleRow>,
     #[serde(default)]
     pub company_users: Vec<CompanyUserRow>,
+    #[serde(default)]
+    pub agents: Vec<AgentRow>,
 }
 
 fn yes() -> bool {
@@ -83,6 +86,25 @@ pub struct CustomerRow {
     /// `YYYY-MM-DD`; absent when unknown.
     #[serde(default)]
     pub date_of_birth: Option<String>,
+}
+
+/// A sales agent (docs/wire-contract.md §3.12).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRow {
+    /// The login name, usually an e-mail address; unique without regard to case.
+    pub username: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// As for customers: a password in clear, or an Argon2id or bcrypt hash.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_hash: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,6 +238,7 @@ pub struct ImportSummary {
     pub addresses: usize,
     pub roles: usize,
     pub company_users: usize,
+    pub agents: usize,
     /// The uuids given to the rows without one, in file order (for the admin `add` verbs).
     pub created: Vec<Uuid>,
 }
@@ -409,7 +432,66 @@ impl<C: ConnectionTrait> Importer<'_, C> {
         for (row, u) in data.company_users.iter().enumerate() {
             self.company_user(At { section: "company_users", row }, u, &mut defaults).await?;
         }
+        for (row, a) in data.agents.iter().enumerate() {
+            self.agent(At { section: "agents", row }, a).await?;
+        }
         Ok(self.summary)
+    }
+
+    /// The hash to store of a row's `password` (in clear, under the policy) or
+    /// `password_hash` (Argon2id or bcrypt), if either.
+    fn stored_password(
+        &self,
+        at: At<'_>,
+        clear: &Option<String>,
+        hash: &Option<String>,
+    ) -> Result<Option<String>, ImportError> {
+        match (clear, hash) {
+            (Some(_), Some(_)) => {
+                Err(self.error(at, "give `password` or `password_hash`, not both"))
+            }
+            (Some(pw), None) => {
+                self.policy.check(pw).map_err(|message| self.error(at, message))?;
+                let phc = password::hash(&Password::new(pw.clone()))
+                    .map_err(|e| self.error(at, format!("cannot hash the password: {e}")))?;
+                Ok(Some(phc))
+            }
+            (None, Some(phc)) => {
+                if !(phc.starts_with("$argon2") || password::bcrypt_cost(phc).is_some()) {
+                    return Err(self.error(
+                        at,
+                        "`password_hash` is neither an Argon2 PHC string nor a bcrypt hash",
+                    ));
+                }
+                Ok(Some(phc.clone()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    async fn agent(&mut self, at: At<'_>, a: &AgentRow) -> Result<(), ImportError> {
+        let username = a.username.trim();
+        if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
+            return Err(self.error(at, "the username is empty, too long or has control characters"));
+        }
+        let password_hash = self.stored_password(at, &a.password, &a.password_hash)?;
+        let now = crate::clock::now();
+        agent::ActiveModel {
+            username: Set(username.to_owned()),
+            username_normalized: Set(crate::service::validate::normalize_email(username)),
+            password_hash: Set(password_hash),
+            first_name: Set(a.first_name.clone()),
+            last_name: Set(a.last_name.clone()),
+            is_active: Set(a.active),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(self.db)
+        .await
+        .map_err(|e| self.db_error(at, e, "an agent with this username"))?;
+        self.summary.agents += 1;
+        Ok(())
     }
 
     async fn customer(&mut self, at: At<'_>, c: &CustomerRow) -> Result<(), ImportError> {
@@ -419,29 +501,7 @@ impl<C: ConnectionTrait> Importer<'_, C> {
         if !crate::service::validate::is_email(&c.email) {
             return Err(self.error(at, format!("`{}` is not a valid e-mail address", c.email)));
         }
-        let password_hash = match (&c.password, &c.password_hash) {
-            (Some(_), Some(_)) => {
-                return Err(self.error(at, "give `password` or `password_hash`, not both"));
-            }
-            (Some(pw), None) => {
-                self.policy.check(pw).map_err(|message| self.error(at, message))?;
-                Some(
-                    password::hash(&Password::new(pw.clone()))
-                        .map_err(|e| self.error(at, format!("cannot hash the password: {e}")))?,
-                )
-            }
-            (None, Some(phc)) => {
-                let bcrypt = password::bcrypt_cost(phc).is_some();
-                if !(phc.starts_with("$argon2") || bcrypt) {
-                    return Err(self.error(
-                        at,
-                        "`password_hash` is neither an Argon2 PHC string nor a bcrypt hash",
-                    ));
-                }
-                Some(phc.clone())
-            }
-            (None, None) => None,
-        };
+        let password_hash = self.stored_password(at, &c.password, &c.password_hash)?;
         if let Some(gender) = &c.gender
             && !GENDERS.contains(&gender.as_str())
         {

@@ -83,6 +83,12 @@ pub enum Error {
     /// Wrong password, unknown e-mail or inactive customer: one answer for all.
     #[error("customer authentication failed")]
     AuthenticationFailed,
+    /// Wrong password, unknown username or inactive agent: one answer for all.
+    #[error("agent authentication failed")]
+    AgentAuthenticationFailed,
+    /// An agent's token at an operation for customers.
+    #[error("an agent token at a customer operation")]
+    AgentTokenNotAccepted,
     /// The company user is unknown, someone else's, inactive, or in a company that is not
     /// approved and active: one answer for all, so nobody learns whether a uuid exists.
     #[error("company-user authentication failed")]

@@ -4,6 +4,8 @@
 //! customers, by the customer reference. Times are Unix seconds (`i64`), which compare the
 //! same way on SQLite and PostgreSQL.
 
+pub mod agent;
+pub mod agent_refresh_token;
 pub mod company;
 pub mod company_business_unit;
 pub mod company_role;
@@ -18,6 +20,8 @@ pub mod password_restore_key;
 pub mod refresh_token;
 
 pub mod prelude {
+    pub use super::agent::Entity as Agent;
+    pub use super::agent_refresh_token::Entity as AgentRefreshToken;
     pub use super::company::Entity as Company;
     pub use super::company_business_unit::Entity as CompanyBusinessUnit;
     pub use super::company_role::Entity as CompanyRole;

@@ -11,6 +11,7 @@ mod m20261202_000001_login_attempt_pending;
 mod m20261203_000001_customer_profile;
 mod m20261204_000001_password_restore_key;
 mod m20261205_000001_spryker_import;
+mod m20261206_000001_agent;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_customer_profile::Migration),
             Box::new(m20261204_000001_password_restore_key::Migration),
             Box::new(m20261205_000001_spryker_import::Migration),
+            Box::new(m20261206_000001_agent::Migration),
         ]
     }
 }

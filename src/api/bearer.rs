@@ -12,7 +12,10 @@ use poem_openapi::{
 
 use super::AppState;
 use super::errors::Protocol;
-use crate::{auth::tokens::Identity, error::Error};
+use crate::{
+    auth::tokens::{Identity, Principal},
+    error::Error,
+};
 
 /// The name of the security scheme in the OpenAPI document.
 pub const SCHEME: &str = "BearerAuth";
@@ -20,11 +23,22 @@ pub const SCHEME: &str = "BearerAuth";
 /// The verified identity of the caller of a protected operation.
 pub struct Bearer(pub Identity);
 
-/// The identity of the caller of an unprotected operation, if it sent a token.
-pub struct OptionalBearer(pub Option<Identity>);
+/// Whom the token of the caller of an unprotected operation speaks for, if it sent one (a
+/// token that is sent must be valid; an agent's is as good as a customer's here).
+pub struct OptionalBearer(pub Option<Principal>);
+
+/// Reads and verifies the `Authorization` header of an operation for customers: `None` when
+/// it is absent; an agent's own token is refused (docs/wire-contract.md §3.12).
+fn identity(req: &Request) -> Result<Option<Identity>, Error> {
+    match principal(req)? {
+        None => Ok(None),
+        Some(Principal::Customer(identity)) => Ok(Some(identity)),
+        Some(Principal::Agent(_)) => Err(Error::AgentTokenNotAccepted),
+    }
+}
 
 /// Reads and verifies the `Authorization` header: `None` when it is absent.
-fn identity(req: &Request) -> Result<Option<Identity>, Error> {
+fn principal(req: &Request) -> Result<Option<Principal>, Error> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -90,6 +104,6 @@ impl<'a> ApiExtractor<'a> for OptionalBearer {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        Ok(Self(identity(req)?))
+        Ok(Self(principal(req)?))
     }
 }

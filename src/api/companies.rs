@@ -12,8 +12,8 @@ use super::{
     ApiTags,
     bearer::Bearer,
     errors::{
-        ApiError, COMPANY_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, Never,
-        NotImplementedErrors, error_set, not_implemented,
+        AGENT_TOKEN_NOT_ACCEPTED, ApiError, COMPANY_CODES, INVALID_ACCESS_TOKEN,
+        MISSING_ACCESS_TOKEN, Never, NotImplementedErrors, error_set, not_implemented,
     },
     includes::COMPANIES,
     jsonapi::{JsonApi, SelfLinks, resource_type},
@@ -98,11 +98,13 @@ pub enum CompaniesResponse {
 error_set!(
     MyCompaniesErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
     COMPANY_CODES.no_context
 );
 error_set!(
     CompanyErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
     COMPANY_CODES.not_found
 );
 

@@ -12,8 +12,9 @@ use super::{
     ApiTags,
     bearer::Bearer,
     errors::{
-        ApiError, COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND, INVALID_ACCESS_TOKEN,
-        MISSING_ACCESS_TOKEN, Never, NotImplementedErrors, error_set, not_implemented,
+        AGENT_TOKEN_NOT_ACCEPTED, ApiError, COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND,
+        INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, Never, NotImplementedErrors, error_set,
+        not_implemented,
     },
     includes::COMPANY_BUSINESS_UNIT_ADDRESSES,
     jsonapi::{JsonApi, SelfLinks, resource_type},
@@ -100,6 +101,7 @@ pub enum CompanyBusinessUnitAddressResponse {
 error_set!(
     CompanyBusinessUnitAddressErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
     COMPANY_BUSINESS_UNIT_ADDRESS_NOT_FOUND
 );
 

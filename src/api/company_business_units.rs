@@ -16,8 +16,8 @@ use super::{
     ApiTags,
     bearer::Bearer,
     errors::{
-        ApiError, COMPANY_BUSINESS_UNIT_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, Never,
-        NotImplementedErrors, error_set, not_implemented,
+        AGENT_TOKEN_NOT_ACCEPTED, ApiError, COMPANY_BUSINESS_UNIT_CODES, INVALID_ACCESS_TOKEN,
+        MISSING_ACCESS_TOKEN, Never, NotImplementedErrors, error_set, not_implemented,
     },
     includes::{COMPANY_BUSINESS_UNITS, IncludedResource, Includes, Relationships, wanted},
     jsonapi::{JsonApi, SelfLinks, resource_type},
@@ -127,11 +127,13 @@ pub enum CompanyBusinessUnitsResponse {
 error_set!(
     MyCompanyBusinessUnitsErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
     COMPANY_BUSINESS_UNIT_CODES.no_context
 );
 error_set!(
     CompanyBusinessUnitErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
     COMPANY_BUSINESS_UNIT_CODES.not_found
 );
 

@@ -15,8 +15,8 @@ use super::{
     ApiTags,
     bearer::Bearer,
     errors::{
-        ApiError, COMPANY_ROLE_CODES, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, Never,
-        NotImplementedErrors, error_set, not_implemented,
+        AGENT_TOKEN_NOT_ACCEPTED, ApiError, COMPANY_ROLE_CODES, INVALID_ACCESS_TOKEN,
+        MISSING_ACCESS_TOKEN, Never, NotImplementedErrors, error_set, not_implemented,
     },
     includes::{COMPANY_ROLES, IncludedResource, Includes, Relationships, wanted},
     jsonapi::{JsonApi, SelfLinks, resource_type},
@@ -108,11 +108,13 @@ pub enum CompanyRolesResponse {
 error_set!(
     MyCompanyRolesErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
     COMPANY_ROLE_CODES.no_context
 );
 error_set!(
     CompanyRoleErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
     COMPANY_ROLE_CODES.not_found
 );
 

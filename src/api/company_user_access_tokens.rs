@@ -11,17 +11,14 @@ use super::{
     ApiTags,
     bearer::Bearer,
     errors::{
-        ApiError, COMPANY_USER_AUTHENTICATION_FAILED, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
-        error_set, violation_example,
+        AGENT_TOKEN_NOT_ACCEPTED, ApiError, COMPANY_USER_AUTHENTICATION_FAILED,
+        INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set, violation_example,
     },
     jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type},
     links::self_link,
-    token_documents::token_document,
+    token_documents::{token_attributes, token_document},
 };
-use crate::{
-    error::Violation,
-    service::{sessions::Issued, validate::parse_uuid},
-};
+use crate::{error::Violation, service::validate::parse_uuid};
 
 /// The attributes of a company-user authentication.
 #[derive(Debug, Object)]
@@ -71,43 +68,7 @@ impl RequestDocument for CompanyUserAccessTokensRequest {
     }
 }
 
-/// The attributes of `company-user-access-tokens`: exactly the four Spryker documents.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", example)]
-pub struct CompanyUserAccessTokensAttributes {
-    /// Token type. The default value is `Bearer`.
-    pub token_type: String,
-    /// Time in seconds in which the token expires. The default value is `28800`.
-    pub expires_in: i64,
-    /// Authentication token used to send requests to the protected resources available for
-    /// the company user.
-    pub access_token: String,
-    /// Token used to refresh the `accessToken` (`POST /refresh-tokens`).
-    pub refresh_token: String,
-}
-
-impl From<Issued> for CompanyUserAccessTokensAttributes {
-    fn from(issued: Issued) -> Self {
-        Self {
-            token_type: "Bearer".into(),
-            expires_in: issued.expires_in,
-            access_token: issued.access_token,
-            refresh_token: issued.refresh_token,
-        }
-    }
-}
-
-impl poem_openapi::types::Example for CompanyUserAccessTokensAttributes {
-    fn example() -> Self {
-        // The documentation page's response sample.
-        Self {
-            token_type: "Bearer".into(),
-            expires_in: 28800,
-            access_token: "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUz".into(),
-            refresh_token: "def50200d7338763c798a0600f18e".into(),
-        }
-    }
-}
+token_attributes!("company-user-access-tokens", CompanyUserAccessTokensAttributes);
 
 token_document!(
     "company-user-access-tokens",
@@ -129,6 +90,7 @@ error_set!(
     INVALID_ACCESS_TOKEN,
     COMPANY_USER_AUTHENTICATION_FAILED,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
     violation_example("idCompanyUser", Violation::MISSING),
     violation_example("idCompanyUser", Violation::BLANK),
     violation_example("idCompanyUser", Violation::NOT_A_UUID),

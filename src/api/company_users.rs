@@ -17,8 +17,8 @@ use super::{
     ApiTags,
     bearer::Bearer,
     errors::{
-        ApiError, COMPANY_USER_CODES, COMPANY_USERS_FORBIDDEN, INVALID_ACCESS_TOKEN,
-        MISSING_ACCESS_TOKEN, PAGINATION_INVALID, error_set,
+        AGENT_TOKEN_NOT_ACCEPTED, ApiError, COMPANY_USER_CODES, COMPANY_USERS_FORBIDDEN,
+        INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, PAGINATION_INVALID, error_set,
     },
     includes::{COMPANY_USERS, IncludedResource, Includes, Relationships, wanted},
     jsonapi::{JsonApi, JsonApiEncoded, SelfLinks, link_under, resource_type},
@@ -121,17 +121,19 @@ pub enum MyCompanyUsersResponse {
     Ok(JsonApiEncoded<CompanyUsersCollectionDocument>),
 }
 
-error_set!(MyCompanyUsersErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN);
+error_set!(MyCompanyUsersErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, AGENT_TOKEN_NOT_ACCEPTED);
 error_set!(
     CompanyUsersErrors: PAGINATION_INVALID,
     INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
     COMPANY_USER_CODES.no_context,
     COMPANY_USERS_FORBIDDEN
 );
 error_set!(
     CompanyUserErrors: INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
     COMPANY_USER_CODES.no_context,
     COMPANY_USERS_FORBIDDEN,
     COMPANY_USER_CODES.not_found

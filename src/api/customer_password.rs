@@ -12,10 +12,10 @@ use super::{
     ApiTags,
     bearer::{Bearer, OptionalBearer},
     errors::{
-        ApiError, CUSTOMER_NOT_FOUND, CUSTOMER_UNAUTHORIZED, INVALID_ACCESS_TOKEN,
-        INVALID_PASSWORD, LOGIN_BLOCKED, LOGIN_QUEUE_FULL, LOGINS_WAITING_FROM_CLIENT,
-        MISSING_ACCESS_TOKEN, RESET_REQUESTS_LIMITED, RESTORE_KEY_INVALID, error_set,
-        passwords_differ, violation, violation_example,
+        AGENT_TOKEN_NOT_ACCEPTED, ApiError, CUSTOMER_NOT_FOUND, CUSTOMER_UNAUTHORIZED,
+        INVALID_ACCESS_TOKEN, INVALID_PASSWORD, LOGIN_BLOCKED, LOGIN_QUEUE_FULL,
+        LOGINS_WAITING_FROM_CLIENT, MISSING_ACCESS_TOKEN, RESET_REQUESTS_LIMITED,
+        RESTORE_KEY_INVALID, error_set, passwords_differ, violation, violation_example,
     },
     jsonapi::{Attributes, JsonApiRequest, RequestDocument, all_three, resource_type},
 };
@@ -253,6 +253,7 @@ error_set!(
     CustomerPasswordErrors: body;
     INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
     violation_example("password", Violation::BLANK),
     violation_example("newPassword", Violation::MISSING),
     violation(&PasswordPolicy::DEFAULT.too_short("newPassword")),

@@ -10,7 +10,10 @@ use super::AppState;
 use super::{
     ApiTags,
     bearer::Bearer,
-    errors::{ApiError, CUSTOMER_NOT_FOUND, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, error_set},
+    errors::{
+        AGENT_TOKEN_NOT_ACCEPTED, ApiError, CUSTOMER_NOT_FOUND, INVALID_ACCESS_TOKEN,
+        MISSING_ACCESS_TOKEN, error_set,
+    },
     includes::CUSTOMERS,
     jsonapi::{JsonApi, SelfLinks, resource_type},
     links::{base, resource_link, self_link},
@@ -80,8 +83,8 @@ pub enum CustomersResponse {
 }
 
 // A valid token whose customer was deleted meanwhile (tokens live up to their `exp`).
-error_set!(CustomersErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, CUSTOMER_NOT_FOUND);
-error_set!(CustomerErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, CUSTOMER_NOT_FOUND);
+error_set!(CustomersErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, AGENT_TOKEN_NOT_ACCEPTED, CUSTOMER_NOT_FOUND);
+error_set!(CustomerErrors: INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, AGENT_TOKEN_NOT_ACCEPTED, CUSTOMER_NOT_FOUND);
 
 impl CustomersResource {
     pub fn new(base: &str, customer: &Customer) -> Self {

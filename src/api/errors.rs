@@ -58,6 +58,20 @@ pub const AUTHENTICATION_FAILED: GlueError = GlueError {
     code: Some("003"),
     detail: Cow::Borrowed("Failed to authenticate user."),
 };
+/// docs/wire-contract.md §3.12: Spryker's `AgentAuthRestApiConfig::RESPONSE_CODE_INVALID_LOGIN`.
+pub const AGENT_AUTHENTICATION_FAILED: GlueError = GlueError {
+    status: StatusCode::UNAUTHORIZED,
+    code: Some("4101"),
+    detail: Cow::Borrowed("Failed to authenticate an agent."),
+};
+/// docs/wire-contract.md §3.12: an agent's own token speaks for no customer.
+pub const AGENT_TOKEN_NOT_ACCEPTED: GlueError = GlueError {
+    status: StatusCode::FORBIDDEN,
+    code: Some("4105"),
+    detail: Cow::Borrowed(
+        "An agent access token cannot be used here: impersonate a customer first.",
+    ),
+};
 /// docs/wire-contract.md §3.2 (documented over runtime: Spryker's PHP answers 003 here; its
 /// documentation says 001).
 pub const COMPANY_USER_AUTHENTICATION_FAILED: GlueError = GlueError {
@@ -267,6 +281,8 @@ pub fn glue_errors(err: &Error) -> Vec<GlueError> {
     let one = match err {
         Error::InvalidAccessToken => INVALID_ACCESS_TOKEN,
         Error::AuthenticationFailed => AUTHENTICATION_FAILED,
+        Error::AgentAuthenticationFailed => AGENT_AUTHENTICATION_FAILED,
+        Error::AgentTokenNotAccepted => AGENT_TOKEN_NOT_ACCEPTED,
         Error::CompanyUserAuthenticationFailed => COMPANY_USER_AUTHENTICATION_FAILED,
         Error::LoginBlocked => LOGIN_BLOCKED,
         Error::LoginsWaitingFromClient => LOGINS_WAITING_FROM_CLIENT,

@@ -2,6 +2,7 @@
 //! wraps them. Handlers are thin: extract, call one service function, convert.
 
 pub mod access_tokens;
+pub mod agent_access_tokens;
 pub mod bearer;
 pub mod client;
 pub mod companies;
@@ -43,6 +44,9 @@ pub enum ApiTags {
     /// Authenticate as a customer.
     #[oai(rename = "access-tokens")]
     AccessTokens,
+    /// Authenticate as a sales agent, who acts for customers (Agent Assist).
+    #[oai(rename = "agent-access-tokens")]
+    AgentAccessTokens,
     /// Authenticate as a company user: switch to one of the customer's memberships.
     #[oai(rename = "company-user-access-tokens")]
     CompanyUserAccessTokens,
@@ -84,6 +88,7 @@ pub enum ApiTags {
 /// Every operation of the service.
 pub type Apis = (
     access_tokens::AccessTokensApi,
+    agent_access_tokens::AgentAccessTokensApi,
     company_user_access_tokens::CompanyUserAccessTokensApi,
     refresh_tokens::RefreshTokensApi,
     oauth::OAuthApi,
@@ -106,6 +111,7 @@ pub type CompanyApis = (
 pub fn apis() -> Apis {
     (
         access_tokens::AccessTokensApi,
+        agent_access_tokens::AgentAccessTokensApi,
         company_user_access_tokens::CompanyUserAccessTokensApi,
         refresh_tokens::RefreshTokensApi,
         oauth::OAuthApi,

@@ -11,8 +11,8 @@ use super::{
     ApiTags,
     bearer::{Bearer, OptionalBearer},
     errors::{
-        ApiError, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN, REFRESH_FAILED, error_set,
-        violation_example,
+        AGENT_TOKEN_NOT_ACCEPTED, ApiError, INVALID_ACCESS_TOKEN, MISSING_ACCESS_TOKEN,
+        REFRESH_FAILED, error_set, violation_example,
     },
     jsonapi::{Attributes, JsonApi, JsonApiRequest, RequestDocument, resource_type},
     links::self_link,
@@ -96,6 +96,7 @@ error_set!(
     RevokeErrors:
     INVALID_ACCESS_TOKEN,
     MISSING_ACCESS_TOKEN,
+    AGENT_TOKEN_NOT_ACCEPTED,
 );
 
 pub struct RefreshTokensApi;
@@ -120,7 +121,7 @@ impl RefreshTokensApi {
         req: &Request,
     ) -> Result<RefreshTokensResponse, ApiError<RefreshErrors>> {
         let presented = body.input()?;
-        let issued = state.sessions.refresh(&presented).await?;
+        let issued = state.sessions.refresh(&state.db, &presented).await?;
         let link = self_link(req, &state);
         Ok(RefreshTokensResponse::Created(JsonApi(RefreshTokensDocument::new(issued, link))))
     }

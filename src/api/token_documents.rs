@@ -91,6 +91,50 @@ macro_rules! token_attributes_with_company_user {
 }
 pub(crate) use token_attributes_with_company_user;
 
+/// Declares token attributes of exactly the four Spryker documents (company-user and agent
+/// tokens).
+macro_rules! token_attributes {
+    ($type_name:literal, $attributes:ident) => {
+        #[doc = concat!("The attributes of `", $type_name, "`: the issued tokens.")]
+        #[derive(Debug, Clone, poem_openapi::Object)]
+        #[oai(rename_all = "camelCase", example)]
+        pub struct $attributes {
+            /// Token type. The default value is `Bearer`.
+            pub token_type: String,
+            /// Time in seconds in which the token expires. The default value is `28800`.
+            pub expires_in: i64,
+            /// Authentication token used to send requests to the protected resources.
+            pub access_token: String,
+            /// Token used to refresh the `accessToken` (`POST /refresh-tokens`).
+            pub refresh_token: String,
+        }
+
+        impl From<$crate::service::sessions::Issued> for $attributes {
+            fn from(issued: $crate::service::sessions::Issued) -> Self {
+                Self {
+                    token_type: "Bearer".into(),
+                    expires_in: issued.expires_in,
+                    access_token: issued.access_token,
+                    refresh_token: issued.refresh_token,
+                }
+            }
+        }
+
+        impl poem_openapi::types::Example for $attributes {
+            fn example() -> Self {
+                // The documentation pages' response samples.
+                Self {
+                    token_type: "Bearer".into(),
+                    expires_in: 28800,
+                    access_token: "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUz".into(),
+                    refresh_token: "def50200d7338763c798a0600f18e".into(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use token_attributes;
+
 /// Examples in the document: shapes, not working tokens.
 pub const ACCESS_TOKEN_EXAMPLE: &str = "eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9.eyJpc3MiOiJnbHVlLWF1dGgiLCJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl";
 pub const REFRESH_TOKEN_EXAMPLE: &str =

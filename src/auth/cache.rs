@@ -7,14 +7,14 @@ use std::sync::Mutex;
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
 
-use super::tokens::Identity;
+use super::tokens::Principal;
 use crate::generations::Generations;
 
 type Key = [u8; 32];
 
 #[derive(Debug, Clone)]
 struct Entry {
-    identity: Identity,
+    principal: Principal,
     /// The first second at which the token is refused.
     refused_from: i64,
 }
@@ -40,8 +40,8 @@ impl VerifiedTokens {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The identity of `token` if it was verified before and is still valid at `now`.
-    pub fn get(&self, token: &str, now: i64) -> Option<Identity> {
+    /// Whom `token` speaks for, if it was verified before and is still valid at `now`.
+    pub fn get(&self, token: &str, now: i64) -> Option<Principal> {
         let key = key(token);
         let mut maps = self.lock();
         let entry = maps.get(key)?;
@@ -49,13 +49,13 @@ impl VerifiedTokens {
             maps.remove(&key);
             return None;
         }
-        Some(entry.identity)
+        Some(entry.principal)
     }
 
-    /// Remembers that `token` verified as `identity` and is refused from `refused_from`.
-    pub fn insert(&self, token: &str, identity: Identity, refused_from: i64) {
+    /// Remembers that `token` verified as `principal` and is refused from `refused_from`.
+    pub fn insert(&self, token: &str, principal: Principal, refused_from: i64) {
         let key = key(token);
-        self.lock().insert(key, Entry { identity, refused_from });
+        self.lock().insert(key, Entry { principal, refused_from });
     }
 
     /// Tokens held now (for tests and figures).
@@ -72,15 +72,15 @@ impl VerifiedTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::tokens::TokenKind;
+    use crate::auth::tokens::{Identity, TokenKind};
 
-    fn identity(id: i32) -> Identity {
-        Identity {
+    fn identity(id: i32) -> Principal {
+        Principal::Customer(Identity {
             customer_id: id,
             customer_reference: format!("DE--{id}"),
             company_user: None,
             kind: TokenKind::Customer,
-        }
+        })
     }
 
     #[test]

@@ -41,7 +41,24 @@ impl TokenKind {
     }
 }
 
-/// Who a token speaks for: what it is issued from and what verification gives back.
+/// A sales agent's own token (`POST /agent-access-tokens`, scope `agent`): it speaks for no
+/// customer (docs/wire-contract.md §3.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentIdentity {
+    pub agent_id: i32,
+}
+
+/// Whoever a valid token speaks for: a customer (or one of its company users), or an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Customer(Identity),
+    Agent(AgentIdentity),
+}
+
+/// The scope of agent tokens (Spryker's `OauthAgentConnectorConfig::OAUTH_SCOPE_AGENT`).
+pub const AGENT_SCOPE: &str = "agent";
+
+/// Who a customer token speaks for: what it is issued from and what verification gives back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub customer_id: i32,
@@ -126,6 +143,15 @@ struct CustomerSub<'a> {
     id_customer: i32,
 }
 
+/// Spryker's customer layout with only the agent set.
+#[derive(Serialize)]
+struct AgentSub {
+    id_company_user: Option<Uuid>,
+    id_agent: i32,
+    customer_reference: Option<&'static str>,
+    id_customer: Option<i32>,
+}
+
 #[derive(Serialize)]
 struct CompanyUserSub<'a> {
     customer_reference: &'a str,
@@ -139,6 +165,11 @@ struct ReceivedClaims {
     exp: i64,
     sub: String,
     scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ReceivedAgentSub {
+    id_agent: i32,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +249,21 @@ impl TokenService {
                 id_company_user: identity.company_user.ok_or(IssueError::MissingCompanyUser)?,
             })?,
         };
+        self.sign(&sub, identity.kind.scope(), now)
+    }
+
+    /// A signed access token for the agent `agent`, valid from `now`.
+    pub fn issue_agent(&self, agent: AgentIdentity, now: i64) -> Result<String, IssueError> {
+        let sub = serde_json::to_string(&AgentSub {
+            id_company_user: None,
+            id_agent: agent.agent_id,
+            customer_reference: None,
+            id_customer: None,
+        })?;
+        self.sign(&sub, AGENT_SCOPE, now)
+    }
+
+    fn sign(&self, sub: &str, scope: &str, now: i64) -> Result<String, IssueError> {
         let jti = new_jti()?;
         let claims = Claims {
             iss: &self.issuer,
@@ -226,8 +272,8 @@ impl TokenService {
             iat: now,
             nbf: now,
             exp: now.saturating_add(self.lifetime),
-            sub: &sub,
-            scopes: [identity.kind.scope()],
+            sub,
+            scopes: [scope],
         };
         let payload = serde_json::to_vec(&claims)?;
 
@@ -242,13 +288,22 @@ impl TokenService {
         Ok(token)
     }
 
-    /// The identity of a token we issued that is valid at `now`.
+    /// The customer identity of a customer or company-user token we issued that is valid at
+    /// `now`; an agent's token is refused here.
     pub fn verify(&self, token: &str, now: i64) -> Result<Identity, InvalidToken> {
+        match self.verify_any(token, now)? {
+            Principal::Customer(identity) => Ok(identity),
+            Principal::Agent(_) => Err(reject("an agent token where a customer's is needed")),
+        }
+    }
+
+    /// Whom a token we issued that is valid at `now` speaks for.
+    pub fn verify_any(&self, token: &str, now: i64) -> Result<Principal, InvalidToken> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(reject("longer than any token we issue"));
         }
-        if let Some(identity) = self.verified.get(token, now) {
-            return Ok(identity);
+        if let Some(principal) = self.verified.get(token, now) {
+            return Ok(principal);
         }
         // Fails for `alg: none` and other algorithms jsonwebtoken does not know.
         let header = jsonwebtoken::decode_header(token).map_err(|_| reject("malformed header"))?;
@@ -286,24 +341,32 @@ impl TokenService {
         if claims.nbf > now.saturating_add(LEEWAY_SECONDS) {
             return Err(reject("not yet valid"));
         }
+        let refused_from = claims.exp.saturating_add(LEEWAY_SECONDS);
         let kind = match claims.scopes.as_slice() {
             [scope] if scope == "customer" => TokenKind::Customer,
             [scope] if scope == "company_user" => TokenKind::CompanyUser,
-            _ => return Err(reject("scopes are neither [customer] nor [company_user]")),
+            [scope] if scope == AGENT_SCOPE => {
+                let sub: ReceivedAgentSub = serde_json::from_str(&claims.sub)
+                    .map_err(|_| reject("agent sub is not Spryker's JSON"))?;
+                let principal = Principal::Agent(AgentIdentity { agent_id: sub.id_agent });
+                self.verified.insert(token, principal.clone(), refused_from);
+                return Ok(principal);
+            }
+            _ => return Err(reject("scopes are not [customer], [company_user] or [agent]")),
         };
         let sub: ReceivedSub =
             serde_json::from_str(&claims.sub).map_err(|_| reject("sub is not Spryker's JSON"))?;
         if kind == TokenKind::CompanyUser && sub.id_company_user.is_none() {
             return Err(reject("company_user token without id_company_user"));
         }
-        let identity = Identity {
+        let principal = Principal::Customer(Identity {
             customer_id: sub.id_customer,
             customer_reference: sub.customer_reference,
             company_user: sub.id_company_user,
             kind,
-        };
-        self.verified.insert(token, identity.clone(), claims.exp.saturating_add(LEEWAY_SECONDS));
-        Ok(identity)
+        });
+        self.verified.insert(token, principal.clone(), refused_from);
+        Ok(principal)
     }
 }
 

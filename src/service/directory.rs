@@ -1,6 +1,6 @@
 //! The company directory kept by the admin verbs: customers, companies and memberships.
 
-use entity::{company, company_user, customer};
+use entity::{agent, company, company_user, customer};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::{NotSet, Set},
@@ -45,6 +45,48 @@ async fn customer_or_not_found(
     find_customer(db, who)
         .await?
         .ok_or_else(|| DirectoryError::NotFound(format!("customer `{who}`")))
+}
+
+/// An agent by username (case-insensitive).
+pub async fn find_agent(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<agent::Model>, DbErr> {
+    let column = agent::Column::UsernameNormalized.eq(normalize_email(username));
+    first(db, agent::Entity::find().filter(column)).await
+}
+
+/// Changes the agent `username` as `change` says, and its last change time.
+async fn update_agent(
+    db: &impl ConnectionTrait,
+    username: &str,
+    change: agent::ActiveModel,
+) -> Result<(), DirectoryError> {
+    let found = find_agent(db, username)
+        .await?
+        .ok_or_else(|| DirectoryError::NotFound(format!("agent `{username}`")))?;
+    agent::ActiveModel { id: Set(found.id), updated_at: Set(crate::clock::now()), ..change }
+        .update(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_agent_active(
+    db: &impl ConnectionTrait,
+    username: &str,
+    active: bool,
+) -> Result<(), DirectoryError> {
+    update_agent(db, username, agent::ActiveModel { is_active: Set(active), ..Default::default() })
+        .await
+}
+
+pub async fn set_agent_password_hash(
+    db: &impl ConnectionTrait,
+    username: &str,
+    phc: String,
+) -> Result<(), DirectoryError> {
+    let change = agent::ActiveModel { password_hash: Set(Some(phc)), ..Default::default() };
+    update_agent(db, username, change).await
 }
 
 pub async fn set_customer_active(

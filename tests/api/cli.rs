@@ -48,6 +48,7 @@ fn help_explains_every_command() {
         "address",
         "role",
         "company-user",
+        "agent",
     ] {
         assert!(help.contains(&format!("  {command}")), "{command} missing from:\n{help}");
     }
@@ -219,6 +220,60 @@ fn an_admin_builds_a_directory_without_sql() {
         let companies = entity::company::Entity::find().all(&db).await.unwrap();
         assert_eq!(companies[0].status, "pending");
     });
+}
+
+#[test]
+fn an_admin_manages_agents_without_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let add = ["agent", "add", "--username", "Agent@cli.example", "--first-name", "Ann"];
+    assert_eq!(
+        stdout(&glue_auth(d, &add, Some("agent-first-pw\n"))),
+        "added agent Agent@cli.example"
+    );
+    let again = glue_auth(
+        d,
+        &["agent", "add", "--username", "agent@CLI.example"],
+        Some("agent-first-pw\n"),
+    );
+    assert!(!again.status.success(), "the username is unique without regard to case");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    stdout(&glue_auth(
+        d,
+        &["agent", "set-password", "agent@cli.example"],
+        Some("agent-second-pw\n"),
+    ));
+    let weak = glue_auth(d, &["agent", "set-password", "agent@cli.example"], Some("short\n"));
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("12 characters or more"));
+    let unknown = glue_auth(d, &["agent", "deactivate", "nobody@cli.example"], None);
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("agent `nobody@cli.example` does not exist")
+    );
+    assert_eq!(
+        stdout(&glue_auth(d, &["agent", "deactivate", "agent@cli.example"], None)),
+        "agent agent@cli.example is inactive"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}?mode=rwc", d.join("glue-auth.db").display());
+        let config = super::helpers::config(d, &url, &[]);
+        let db = glue_auth::db::connect(&url, &config).await.unwrap();
+        let agent = glue_auth::service::directory::find_agent(&db, "AGENT@cli.example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (agent.username.as_str(), agent.first_name.as_str()),
+            ("Agent@cli.example", "Ann")
+        );
+        assert!(!agent.is_active);
+        let pw = glue_auth::auth::password::Password::new;
+        let hash = agent.password_hash.as_deref();
+        assert!(glue_auth::auth::password::verify(&pw("agent-second-pw"), hash));
+        assert!(!glue_auth::auth::password::verify(&pw("agent-first-pw"), hash));
+    });
+    stdout(&glue_auth(d, &["agent", "activate", "agent@cli.example"], None));
 }
 
 #[test]

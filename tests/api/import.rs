@@ -255,9 +255,17 @@ async fn migrations_go_down_and_up_again(db: Db, test: &str) {
         !rows.is_empty() && rows.iter().all(|row| row.revoked_at.is_some())
     };
     assert!(!all_revoked().await, "until then, only the number marks them");
-    // The newest migration takes the imported password digest away, and makes a customer's
-    // company users unique per company again.
+    // The newest migration takes the agents and their refresh tokens away.
     let schema = SchemaManager::new(&app.db);
+    for table in ["agent", "agent_refresh_token"] {
+        assert!(schema.has_table(table).await.unwrap(), "{table}");
+    }
+    migration::Migrator::down(&app.db, Some(1)).await.unwrap();
+    for table in ["agent", "agent_refresh_token"] {
+        assert!(!schema.has_table(table).await.unwrap(), "{table}");
+    }
+    // The one before takes the imported password digest away, and makes a customer's
+    // company users unique per company again.
     assert!(schema.has_column("customer", "imported_password_digest").await.unwrap());
     assert!(schema.has_index("company_user", "ix_company_user_customer_company").await.unwrap());
     migration::Migrator::down(&app.db, Some(1)).await.unwrap();

@@ -10,6 +10,7 @@ mod postgres;
 mod secrets;
 mod smtp;
 
+mod agents;
 mod attack;
 mod bad_input;
 mod cli;

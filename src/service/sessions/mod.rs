@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+mod agents;
 mod passwords;
 
 pub use passwords::{PasswordChange, PasswordRestore};
@@ -32,7 +33,7 @@ use crate::{
         keys::KeySet,
         password::{self, Password, QueueLimits, Refused},
         refresh_token::{mint, stored_form},
-        tokens::{Identity, TokenKind, TokenService},
+        tokens::{Identity, Principal, TokenKind, TokenService},
     },
     client_address::ClientKey,
     clock::Clock,
@@ -120,11 +121,11 @@ impl Sessions {
     ) -> Result<Issued, Error> {
         match grant {
             Grant::Password(credentials) => self.login(db, credentials, client).await,
-            Grant::RefreshToken(presented) => self.refresh(&presented).await,
+            Grant::RefreshToken(presented) => self.refresh(db, &presented).await,
             Grant::CompanyUser { subject_token, company_user } => {
-                let caller = self
-                    .authenticate(&subject_token)
-                    .map_err(|_| Error::CompanyUserAuthenticationFailed)?;
+                let Ok(Principal::Customer(caller)) = self.authenticate(&subject_token) else {
+                    return Err(Error::CompanyUserAuthenticationFailed);
+                };
                 self.company_user_session(&caller, company_user).await
             }
         }
@@ -132,8 +133,8 @@ impl Sessions {
 
     /// Whose access token `token` is, now: a valid token signed by one of our keys, or
     /// `InvalidAccessToken`.
-    pub fn authenticate(&self, token: &str) -> Result<Identity, Error> {
-        self.tokens.verify(token, self.clock.now()).map_err(|_| Error::InvalidAccessToken)
+    pub fn authenticate(&self, token: &str) -> Result<Principal, Error> {
+        self.tokens.verify_any(token, self.clock.now()).map_err(|_| Error::InvalidAccessToken)
     }
 
     /// The public keys that verify access tokens, as a JWKS document.
@@ -533,7 +534,7 @@ impl Sessions {
     /// `POST /refresh-tokens`: rotates the presented token. A token already rotated is
     /// refused; past the grace window it is a reuse, and its whole family is revoked. Of concurrent refreshes with one token at most one
     /// wins, by a conditional update in the database (so across instances too).
-    pub async fn refresh(&self, presented: &str) -> Result<Issued, Error> {
+    pub async fn refresh(&self, db: &Reader, presented: &str) -> Result<Issued, Error> {
         let now = self.clock.now();
         let minted = mint()?;
         let next = Successor {
@@ -550,8 +551,12 @@ impl Sessions {
                 }
                 return Err(Error::RefreshFailed);
             }
-            // Lost: another refresh with the same token won the race. Unknown: no such token.
-            Refreshed::Lost | Refreshed::Unknown => return Err(Error::RefreshFailed),
+            // No customer's token: an agent's, or none at all.
+            Refreshed::Unknown => {
+                return self.refresh_agent(db, presented).await?.ok_or(Error::RefreshFailed);
+            }
+            // Another refresh with the same token won the race.
+            Refreshed::Lost => return Err(Error::RefreshFailed),
         };
         // A company-user token was rotated only while its membership is usable.
         let identity = Identity {
@@ -617,7 +622,8 @@ impl Sessions {
     /// `POST /revoke` (RFC 7009): revokes the refresh token `presented`, whoever's it is:
     /// holding it is what lets a client end it. Unknown and spent tokens change nothing.
     pub async fn revoke_held(&self, presented: &str) -> Result<(), Error> {
-        self.revoke_token(None, presented).await
+        self.revoke_token(None, presented).await?;
+        self.revoke_agent_token(presented).await
     }
 
     /// Revokes the live refresh token `presented`, if it is `customer_id`'s (when given).
