@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Attempt, Credentials, Issued, Sessions, queue_error};
+use super::{Credentials, Issued, LoginStart, Sessions};
 use crate::{
     auth::{
         refresh_token::{mint, stored_form},
@@ -27,7 +27,6 @@ use crate::{
     error::Error,
     service::{
         Reader,
-        audit::Audit,
         directory::find_agent,
         throttle::{self, Outcome},
         validate::normalize_email,
@@ -53,13 +52,10 @@ impl Sessions {
     ) -> Result<Issued, Error> {
         let Credentials { username, password } = credentials;
         let name = normalize_email(&username);
-        let audit = Audit { client, email: self.audit.email_key(&name) };
-        let ticket =
-            self.passwords.admit(client).map_err(|refused| queue_error(refused, &audit))?;
-        let now = self.clock.now();
-        let agent_subject = format!("agent:{name}");
-        let client_subject = client.map(|c| format!("ip:{c}"));
-        let second = client_subject.as_deref().unwrap_or(&agent_subject);
+        let LoginStart { audit, ticket, now, subjects } =
+            self.begin_login("agent", &name, client)?;
+        let agent_subject = subjects[0].clone();
+        let second = subjects.get(1).unwrap_or(&agent_subject);
         let (blocked, column) = throttle::blocked_column([&agent_subject, second], now);
         let query = Query::select().expr_as(blocked, column).to_owned();
         let connection = db.connection();
@@ -72,9 +68,7 @@ impl Sessions {
         }
         let found = find_agent(connection, &name).await?;
         let stored = found.as_ref().and_then(|a| a.password_hash.clone());
-        let subjects: Vec<String> =
-            [Some(agent_subject.clone()), client_subject].into_iter().flatten().collect();
-        let (matches, attempt): (bool, Attempt<'_>) =
+        let (matches, attempt) =
             self.counted_check(ticket, &subjects, password, stored, now, &audit).await?;
         match found {
             Some(agent) if matches && agent.is_active => {
@@ -89,17 +83,7 @@ impl Sessions {
                 self.start_agent(AgentIdentity { agent_id: agent.id }, now).await
             }
             _ => {
-                attempt.settle(Outcome::Failed).await?;
-                self.audit.repeated("agent_login_failed", &audit, |left_out| {
-                    tracing::info!(
-                        target: "glue_auth::audit",
-                        event = "agent_login_failed",
-                        client = %audit.client(),
-                        username = %audit.email,
-                        left_out,
-                        "agent login failed"
-                    );
-                });
+                self.failed_login(attempt, &audit, "agent_login_failed").await?;
                 Err(Error::AgentAuthenticationFailed)
             }
         }

@@ -150,6 +150,16 @@ const AUDIT_REPEAT_INTERVAL: std::time::Duration = std::time::Duration::from_sec
 /// login end before that (its client disconnected while it waited), the places are given
 /// back from a task of their own, so they do not hold the subject's room until the window
 /// passes.
+/// What a login has once it is admitted: how its audit lines name it, its place in the
+/// check queue, its time, and the subjects its attempt counts against (its own first, then
+/// the client address's).
+struct LoginStart {
+    audit: Audit,
+    ticket: password::Ticket,
+    now: i64,
+    subjects: Vec<String>,
+}
+
 struct Attempt<'a> {
     sessions: &'a Sessions,
     counted: Option<Vec<throttle::Counted>>,
@@ -388,17 +398,11 @@ impl Sessions {
     ) -> Result<Issued, Error> {
         let Credentials { username, password } = credentials;
         let email = normalize_email(&username);
-        let audit = Audit { client, email: self.audit.email_key(&email) };
-        // A place in the check queue first: a login refused for a full queue costs no read.
-        let ticket =
-            self.passwords.admit(client).map_err(|refused| queue_error(refused, &audit))?;
-        let now = self.clock.now();
-        let email_subject = format!("email:{email}");
-        let client_subject = client.map(|c| format!("ip:{c}"));
-        let lookup = (email_subject.as_str(), client_subject.as_deref());
+        let LoginStart { audit, ticket, now, subjects } =
+            self.begin_login("email", &email, client)?;
+        let email_subject = subjects[0].clone();
+        let lookup = (email_subject.as_str(), subjects.get(1).map(String::as_str));
         let (blocked, found) = login_lookup(db.connection(), &email, lookup, now).await?;
-        let subjects: Vec<String> =
-            [Some(email_subject.clone()), client_subject].into_iter().flatten().collect();
         if blocked {
             return Err(self.blocked(&audit));
         }
@@ -437,20 +441,51 @@ impl Sessions {
                 .await
             }
             _ => {
-                attempt.settle(Outcome::Failed).await?;
-                self.audit.repeated("login_failed", &audit, |left_out| {
-                    tracing::info!(
-                        target: "glue_auth::audit",
-                        event = "login_failed",
-                        client = %audit.client(),
-                        email = %audit.email,
-                        left_out,
-                        "login failed"
-                    );
-                });
+                self.failed_login(attempt, &audit, "login_failed").await?;
                 Err(Error::AuthenticationFailed)
             }
         }
+    }
+
+    /// The start of a login of `name` (a normalized e-mail or username) whose attempts count
+    /// against `<kind>:<name>` and the client's address: a place in the check queue first,
+    /// so that a login refused for a full queue costs no read.
+    fn begin_login(
+        &self,
+        kind: &str,
+        name: &str,
+        client: Option<ClientKey>,
+    ) -> Result<LoginStart, Error> {
+        let audit = Audit { client, email: self.audit.email_key(name) };
+        let ticket =
+            self.passwords.admit(client).map_err(|refused| queue_error(refused, &audit))?;
+        let subjects = [Some(format!("{kind}:{name}")), client.map(|c| format!("ip:{c}"))]
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(LoginStart { audit, ticket, now: self.clock.now(), subjects })
+    }
+
+    /// Settles a failed login's attempt and logs it (`event`, repeats folded); the error is
+    /// the caller's to give.
+    async fn failed_login(
+        &self,
+        attempt: Attempt<'_>,
+        audit: &Audit,
+        event: &'static str,
+    ) -> Result<(), Error> {
+        attempt.settle(Outcome::Failed).await?;
+        self.audit.repeated(event, audit, |left_out| {
+            tracing::info!(
+                target: "glue_auth::audit",
+                event,
+                client = %audit.client(),
+                email = %audit.email,
+                left_out,
+                "login failed"
+            );
+        });
+        Ok(())
     }
 
     /// Counts an attempt against `subjects` (login blocking, `throttle`) and checks
